@@ -1,0 +1,266 @@
+"""Pseudo-localization must change prose and nothing a translator may not touch."""
+
+import random
+import re
+
+import pytest
+
+from utils.pseudo import language_tag, parse_translation_request, pseudo_localize
+
+SAMPLE = """\
+---
+title: Getting started
+tags: [intro, guide]
+---
+
+# Getting started with *PocketFlow* ##
+
+Welcome to the **guide**. See [the docs](https://example.com/docs?a=1&b=2 "Docs title") and
+![a diagram](images/flow.png) or visit <https://pocketflow.dev> and https://github.com/org/repo.
+Use `pip install pocketflow` then `{name}`; hello {user_name}, you have %(count)d items, %s and {0}.
+Read [the reference][ref-one] or just [ref-one]. Footnote[^note]. Fish &amp; chips :smile:
+A [link that wraps
+lines](https://example.com/wrapped) and <span class="hint">inline html</span>.
+
+[ref-one]: https://example.com/reference "Reference title"
+[^note]: The footnote text.
+
+- Item one
+  - Nested *item* with [link](http://example.com/path_(with)_parens)
+    continued line
+  1. Ordered inside
+- [ ] open task
+- [x] done task
+
+1) First
+2) Second
+
+> A quote with `code` and
+> a second line.
+>
+> ```python
+> def quoted(): return "text"
+> ```
+
+````markdown
+# Not a heading
+```python
+print("hello")
+```
+- not a list [not a link](nowhere)
+````
+
+~~~
+~~~ info string: not a closing fence
+~~~
+
+| Column A | Column `B` | Link |
+|:---------|:----------:|-----:|
+| apple    | **banana** | [site](https://example.com/t) |
+| cherry   | date       | <br> |
+
+<div align="center">
+  <img src="logo.png" alt="Logo">
+  Some HTML text
+</div>
+
+<!-- a multi-line
+comment about things -->
+
+<pre>
+preformatted words
+</pre>
+
+    indented code block
+    second code line
+
+Setext heading
+==============
+
+Another heading
+---
+
+***
+
+Line with hard break  
+next line. Mail john.doe@example.com or www.example.org today.
+"""
+
+VERBATIM_LINES = [
+    # front matter, code (fenced, nested fences, indented), definitions, HTML blocks, breaks, alignment row
+    "---", "title: Getting started", "tags: [intro, guide]",
+    "[ref-one]: https://example.com/reference \"Reference title\"",
+    "> ```python", "> def quoted(): return \"text\"", "> ```",
+    "````markdown", "# Not a heading", "```python", "print(\"hello\")", "```",
+    "- not a list [not a link](nowhere)", "````",
+    "~~~", "~~~ info string: not a closing fence",
+    "|:---------|:----------:|-----:|",
+    "<!-- a multi-line", "comment about things -->",
+    "<pre>", "preformatted words", "</pre>",
+    "    indented code block", "    second code line",
+    "==============", "***",
+]  # fmt: skip
+
+PROTECTED_SPANS = [
+    "](https://example.com/docs?a=1&b=2 \"Docs title\")",
+    "](images/flow.png)",
+    "<https://pocketflow.dev>",
+    "https://github.com/org/repo.",
+    "`pip install pocketflow`",
+    "`{name}`",
+    "{user_name}",
+    "%(count)d",
+    "%s",
+    "{0}",
+    "][ref-one]",
+    "[ref-one].",
+    "[^note]",
+    "&amp;",
+    ":smile:",
+    "](https://example.com/wrapped)",
+    '<span class="hint">',
+    "</span>",
+    "](http://example.com/path_(with)_parens)",
+    "`code`",
+    "](https://example.com/t)",
+    "<br>",
+    '<div align="center">',
+    '<img src="logo.png" alt="Logo">',
+    "</div>",
+    "john.doe@example.com",
+    "www.example.org",
+]
+
+_UNACCENT = str.maketrans(
+    "áƀçďéĝĥíĵķľñóŕšţúŵýžÁƁÇĎÉĜĤÍĴĶĽÑÓŔŠŢÚŴÝŽ",
+    "abcdeghijklnorstuwyzABCDEGHIJKLNORSTUWYZ",
+)
+_MARKER = re.compile(r" \[[a-z0-9-]+·+\]")
+
+
+def _restore(localized: str) -> str:
+    """Undo pseudo-localization: drop markers, map accented letters back."""
+    return _MARKER.sub("", localized).translate(_UNACCENT)
+
+
+@pytest.fixture(scope="module")
+def french() -> str:
+    return pseudo_localize(SAMPLE, "French")
+
+
+def test_only_letters_change_and_markers_are_added(french: str) -> None:
+    assert _restore(french) == SAMPLE
+
+
+def test_line_structure_is_kept(french: str) -> None:
+    src, out = SAMPLE.split("\n"), french.split("\n")
+    assert len(out) == len(src)
+    assert [i for i, line in enumerate(out) if not line.strip()] == [i for i, line in enumerate(src) if not line.strip()]
+
+
+@pytest.mark.parametrize("line", VERBATIM_LINES)
+def test_verbatim_lines_are_byte_identical(french: str, line: str) -> None:
+    index = SAMPLE.split("\n").index(line)
+    assert french.split("\n")[index] == line
+
+
+@pytest.mark.parametrize("span", PROTECTED_SPANS)
+def test_protected_spans_survive(french: str, span: str) -> None:
+    assert SAMPLE.count(span) == french.count(span), span
+
+
+def test_syntax_prefixes_survive(french: str) -> None:
+    for src, out in zip(SAMPLE.split("\n"), french.split("\n")):
+        for prefix in ("# ", "- [ ] ", "- [x] ", "  - ", "  1. ", "1) ", "> ", "| "):
+            if src.startswith(prefix):
+                assert out.startswith(prefix), (src, out)
+        assert src.count("|") == out.count("|")
+        assert src.count("*") == out.count("*")
+
+
+def test_prose_is_localized(french: str) -> None:
+    assert "Ŵéľçómé ţó ţĥé **ĝúíďé**" in french
+    assert "[ţĥé ďóçš](https://example.com/docs" in french
+    assert "![á ďíáĝŕám](images/flow.png)" in french
+    assert "Šómé ĤŢMĽ ţéxţ" in french  # text inside an HTML block
+    assert "| áppľé    | **ƀáñáñá** |" in french  # table cells
+    assert "# Ĝéţţíñĝ šţáŕţéď ŵíţĥ *PóçķéţFľóŵ* [fr" in french and french.split("\n")[5].endswith("] ##")
+    assert "Ľíñé ŵíţĥ ĥáŕď ƀŕéáķ  \n" in french  # hard break kept: marker goes at the end of the block
+
+
+def test_one_marker_per_prose_block(french: str) -> None:
+    lines = french.split("\n")
+    marked = [i for i, line in enumerate(lines) if _MARKER.search(line)]
+    paragraph_end = lines.index("[ref-one]: https://example.com/reference \"Reference title\"") - 2
+    assert paragraph_end in marked  # the 6-line paragraph gets one marker, on its last line
+    assert not any(i in marked for i in range(7, paragraph_end))
+    assert all(not _MARKER.search(line) for line in lines if line.startswith("|"))  # no extra table cells
+
+
+def test_text_expands_about_thirty_percent() -> None:
+    prose = "The quick brown fox jumps over the lazy dog while the cat watches from the window.\n" * 3
+    ratio = len(pseudo_localize(prose, "de")) / len(prose)
+    assert 1.2 <= ratio <= 1.4
+
+
+def test_deterministic_and_language_specific() -> None:
+    assert pseudo_localize(SAMPLE, "French") == pseudo_localize(SAMPLE, "French")
+    assert pseudo_localize(SAMPLE, "French") != pseudo_localize(SAMPLE, "German")
+    assert pseudo_localize("Hello", "Portuguese") != pseudo_localize("Hello", "Polish")
+    assert language_tag("French") == language_tag("fr") == "fr"
+    assert language_tag("pt-BR") == "pt-br"
+
+
+def test_crlf_and_edge_cases() -> None:
+    assert pseudo_localize("", "fr") == ""
+    assert pseudo_localize("\n\n", "fr") == "\n\n"
+    out = pseudo_localize("# Title\r\n\r\nSome text\r\n", "fr")
+    assert out.count("\r\n") == 3 and _restore(out) == "# Title\r\n\r\nSome text\r\n"
+    code_only = "```\nnot prose\n```\n"
+    assert pseudo_localize(code_only, "fr") == code_only
+
+
+def test_multiline_html_tag_and_unclosed_front_matter() -> None:
+    text = '<img\n  src="a.png"\n  alt="A">\n\n---\nnot front matter\n'
+    out = pseudo_localize(text, "fr")
+    assert out.startswith('<img\n  src="a.png"\n  alt="A">\n\n---\nñóţ')
+
+
+def test_parse_translation_request_round_trips() -> None:
+    source = "# Title\n\n```\n<document>\n```\n"
+    prompt = f"Translate.\nTarget language: German\n\n<document>\n{source}\n</document>\n"
+    assert parse_translation_request(prompt) == ("German", source)
+    assert parse_translation_request("Target language: fr\n<document>\n\n</document>") == ("fr", "")
+    assert parse_translation_request("Target language: fr\n<document>\n</document>") == ("fr", "")
+
+
+def test_parse_translation_request_prefers_instruction_outside_document() -> None:
+    prompt = "<document>\nTarget language: Klingon\n</document>\ntarget language:  Italian \n"
+    assert parse_translation_request(prompt) == ("Italian", "Target language: Klingon")
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "hello",
+        "Target language: fr\nno document here",
+        "<document>\ntext\n</document>",
+        "Target language: fr\n<document>\nunterminated",
+        "Target language:\n<document>\ntext\n</document>",
+    ],
+)
+def test_parse_translation_request_rejects(prompt: str) -> None:
+    assert parse_translation_request(prompt) is None
+
+
+def test_random_markdown_only_gains_accents_and_markers() -> None:
+    pieces = [
+        "word", "Hello", " ", "\n", "\n\n", "`", "``", "```", "~~~", "[", "]", "(", ")", "<", ">", "<b>", "</b>",
+        "<!--", "-->", "https://x.io/a_b", "{x}", "%s", "#", "# ", "- ", "1. ", "> ", "|", "---", "***", "    ",
+        "\t", "*", "_", "![", "](u)", "&amp;", ":a:", "\\", "\r\n", "[^1]", "[r]: /u", "+++", "<pre>", "</pre>",
+    ]  # fmt: skip
+    rng = random.Random(0)
+    for _ in range(2000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 40)))
+        out = pseudo_localize(text, "fr")
+        assert _restore(out) == text and out.count("\n") == text.count("\n"), text
