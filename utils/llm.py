@@ -1,0 +1,387 @@
+"""Async LLM calls for OpenAI (and OpenAI-compatible servers), Anthropic and an offline provider.
+
+Built to survive hundreds of concurrent callers: one SDK client per configuration and event loop, limits shared by
+every caller of a (provider, model) (see utils.ratelimit), and exactly one retry layer (tenacity here; the SDK
+clients are built with max_retries=0). Settings: see utils.config and .env.example.
+"""
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from utils.config import Settings, configure, resolve_provider, settings
+from utils.llm_errors import (
+    LLMAuthError,
+    LLMBadRequestError,
+    LLMConfigError,
+    LLMConnectionError,
+    LLMError,
+    LLMModelNotFoundError,
+    LLMRateLimitError,
+    LLMServerError,
+    LLMTruncatedError,
+)
+from utils.llm_providers import (
+    DEFAULT_MAX_TOKENS,
+    AnthropicProvider,
+    Message,
+    OpenAIProvider,
+    Provider,
+    Reply,
+    Request,
+    estimate_tokens,
+    offline_reply,
+)
+from utils.ratelimit import RateLimiter, limiter_for
+
+__all__ = [
+    "LLMAuthError",
+    "LLMBadRequestError",
+    "LLMConfigError",
+    "LLMConnectionError",
+    "LLMError",
+    "LLMModelNotFoundError",
+    "LLMRateLimitError",
+    "LLMResult",
+    "LLMServerError",
+    "LLMTruncatedError",
+    "Usage",
+    "aclose_clients",
+    "call_llm_async",
+    "complete_async",
+    "configure",
+    "resolve_provider",
+    "reset_usage",
+    "usage_totals",
+]
+
+log = logging.getLogger(__name__)
+
+Prompt = str | Sequence[Message]
+
+
+@dataclass(frozen=True)
+class LLMResult:
+    """One answer; latency covers the whole call (queueing for a slot, retries and their waits included)."""
+
+    text: str
+    provider: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+    latency: float
+    retries: int
+
+
+@dataclass
+class Usage:
+    """Totals of one (provider, model): calls made (failed ones too), retries taken, tokens the servers reported."""
+
+    requests: int = 0
+    retries: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+_usage: dict[tuple[str, str], Usage] = {}
+
+
+def usage_totals() -> dict[tuple[str, str], Usage]:
+    """A snapshot of the usage per (provider, model) since start or the last reset_usage()."""
+    return {key: replace(usage) for key, usage in _usage.items()}
+
+
+def reset_usage() -> None:
+    _usage.clear()
+
+
+async def call_llm_async(
+    prompt: Prompt,
+    *,
+    system: str | None = None,
+    model: str | None = None,
+    provider: str | None = None,
+    max_tokens: int | None = None,
+    temperature: float | None = None,
+) -> str:
+    """Ask the model and return its answer text (see complete_async)."""
+    result = await complete_async(
+        prompt, system=system, model=model, provider=provider, max_tokens=max_tokens, temperature=temperature
+    )
+    return result.text
+
+
+async def complete_async(
+    prompt: Prompt,
+    *,
+    system: str | None = None,
+    model: str | None = None,
+    provider: str | None = None,
+    max_tokens: int | None = None,
+    temperature: float | None = None,
+) -> LLMResult:
+    """Ask the model; `prompt` is the user text or a list of {"role", "content"} messages.
+
+    Raises an LLMError subclass: LLMTruncatedError when the answer hit the token limit, LLMAuthError,
+    LLMModelNotFoundError, LLMBadRequestError at once, and LLMRateLimitError, LLMServerError or
+    LLMConnectionError when the retries ran out.
+    """
+    started = time.monotonic()
+    config = settings(provider, model)
+    messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else [dict(m) for m in prompt]
+    usage = _usage.setdefault((config.provider, config.model), Usage())
+    usage.requests += 1
+    if config.provider == "offline":
+        reply, retries = offline_reply(messages), 0
+    else:
+        request = Request(config.model, messages, system, max_tokens, temperature)
+        reply, retries = await _send_with_retries(_providers(config.provider), config, request, usage)
+    usage.input_tokens += reply.input_tokens
+    usage.output_tokens += reply.output_tokens
+    if reply.truncated:
+        raise LLMTruncatedError(
+            f"{config.provider}/{config.model} stopped at the output token limit after {reply.output_tokens} "
+            "tokens: raise max_tokens or send a shorter input",
+            partial_text=reply.text,
+        )
+    return LLMResult(
+        text=reply.text,
+        provider=config.provider,
+        model=config.model,
+        input_tokens=reply.input_tokens,
+        output_tokens=reply.output_tokens,
+        latency=time.monotonic() - started,
+        retries=retries,
+    )
+
+
+# --- providers and their clients -------------------------------------------------------------------------------
+
+_provider_cache: dict[str, Provider] = {}
+
+
+def _providers(name: str) -> Provider:
+    """Provider adapters import their SDK on first use, so offline runs never load either SDK."""
+    if name not in _provider_cache:
+        _provider_cache[name] = OpenAIProvider() if name == "openai" else AnthropicProvider()
+    return _provider_cache[name]
+
+
+@dataclass
+class _LoopClients:
+    """The SDK clients bound to one event loop (their connection pools live on it) and the task that closes them."""
+
+    clients: dict[tuple[str, str | None, str | None, float], Any]
+    closer: asyncio.Task[None] | None = None
+
+
+_clients: dict[asyncio.AbstractEventLoop, _LoopClients] = {}
+
+
+def _client(provider: Provider, config: Settings) -> Any:
+    """The cached client for this configuration on the running loop; created once, reused by every call.
+
+    A loop's clients are closed when the loop shuts down (asyncio.run cancels the closer task) or by
+    aclose_clients(); entries of loops closed some other way are dropped here.
+    """
+    loop = asyncio.get_running_loop()
+    for stale in [other for other in _clients if other.is_closed()]:
+        del _clients[stale]
+    loop_clients = _clients.get(loop)
+    if loop_clients is None:
+        loop_clients = _clients[loop] = _LoopClients({})
+        loop_clients.closer = loop.create_task(_close_at_loop_end(loop_clients), name="utils.llm client closer")
+    key = (provider.name, config.base_url, config.api_key, config.timeout)
+    client = loop_clients.clients.get(key)
+    if client is None:
+        client = loop_clients.clients[key] = provider.make_client(config)
+    return client
+
+
+async def _close_at_loop_end(loop_clients: _LoopClients) -> None:
+    try:
+        await asyncio.get_running_loop().create_future()
+    finally:
+        clients = list(loop_clients.clients.values())
+        loop_clients.clients.clear()
+        for client in clients:
+            await client.close()
+
+
+async def aclose_clients() -> None:
+    """Close the SDK clients of the running loop (and forget those of closed loops); later calls open new ones."""
+    loop = asyncio.get_running_loop()
+    loop_clients = _clients.pop(loop, None)
+    for stale in [other for other in _clients if other.is_closed()]:
+        del _clients[stale]
+    if loop_clients is not None and loop_clients.closer is not None:
+        loop_clients.closer.cancel()
+        await asyncio.gather(loop_clients.closer, return_exceptions=True)
+
+
+# --- the one retry layer -----------------------------------------------------------------------------------------
+
+RETRYABLE_STATUS = {408, 409, 429}
+
+
+async def _send_with_retries(provider: Provider, config: Settings, request: Request, usage: Usage) -> tuple[Reply, int]:
+    """Send through the shared limiter, retrying transient failures; returns the reply and the retries taken."""
+    client = _client(provider, config)
+    limiter = limiter_for(
+        config.provider, config.model, max_concurrency=config.max_concurrency, rpm=config.rpm, tpm=config.tpm
+    )
+    estimated = estimate_tokens(m["content"] for m in request.messages) + (request.max_tokens or DEFAULT_MAX_TOKENS)
+    if request.system:
+        estimated += estimate_tokens([request.system])
+    retries = 0
+
+    def is_retryable(exc: BaseException) -> bool:
+        if isinstance(exc, provider.connection_error):
+            return True
+        return isinstance(exc, provider.status_error) and _is_retryable_status(_status(exc))
+
+    def before_sleep(state: RetryCallState) -> None:
+        nonlocal retries
+        retries += 1
+        usage.retries += 1
+        exc = state.outcome.exception() if state.outcome else None
+        delay = state.upcoming_sleep
+        if isinstance(exc, provider.status_error) and (_status(exc) == 429 or _retry_after(exc) is not None):
+            limiter.pause(delay)
+        log.warning(
+            "%s/%s: %s; retry %d of %d in %.2fs",
+            config.provider, config.model, _describe(exc, provider), retries, config.max_retries, delay,
+        )
+
+    retrying = AsyncRetrying(
+        stop=stop_after_attempt(config.max_retries + 1),
+        wait=_Wait(config, provider),
+        retry=retry_if_exception(is_retryable),
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+    try:
+        async for attempt in retrying:
+            with attempt:
+                async with limiter.slot(estimated):
+                    reply = await provider.send(client, request)
+                if reply.input_tokens or reply.output_tokens:  # some local servers report no usage
+                    limiter.settle_tokens(estimated, reply.input_tokens + reply.output_tokens)
+    except (provider.status_error, provider.connection_error) as exc:
+        raise _typed_error(exc, provider, config, attempts=retries + 1) from None
+    return reply, retries
+
+
+def _is_retryable_status(status: int) -> bool:
+    return status in RETRYABLE_STATUS or status >= 500
+
+
+class _Wait:
+    """Exponential backoff with jitter, unless the server said how long to wait (Retry-After, retry-after-ms)."""
+
+    def __init__(self, config: Settings, provider: Provider) -> None:
+        self._cap = config.retry_max_wait
+        self._backoff = wait_exponential_jitter(
+            multiplier=config.retry_base, max=config.retry_max_wait, jitter=config.retry_base
+        )
+        self._provider = provider
+
+    def __call__(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, self._provider.status_error):
+            asked = _retry_after(exc)
+            if asked is not None:
+                return min(asked, self._cap)
+        return float(self._backoff(state))
+
+
+def _status(exc: BaseException) -> int:
+    return int(getattr(exc, "status_code", 0))
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    """Seconds the server asked us to wait, from retry-after-ms or Retry-After (seconds or an HTTP date)."""
+    response = getattr(exc, "response", None)
+    if response is None:
+        return None
+    headers = response.headers
+    try:
+        if (ms := headers.get("retry-after-ms")) is not None:
+            return max(0.0, float(ms) / 1000)
+    except ValueError:
+        pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _describe(exc: BaseException | None, provider: Provider) -> str:
+    if isinstance(exc, provider.timeout_error):
+        return "timed out"
+    if isinstance(exc, provider.connection_error):
+        return "connection failed"
+    return f"HTTP {_status(exc)}" if exc is not None else "failed"
+
+
+def _typed_error(exc: Exception, provider: Provider, config: Settings, *, attempts: int) -> LLMError:
+    """Turn an SDK error into our typed error; the server's text is included only with the key redacted."""
+    url = config.base_url or provider.default_base_url
+    where = f"{config.provider}/{config.model} at {url}"
+    if isinstance(exc, provider.connection_error):
+        if isinstance(exc, provider.timeout_error):
+            what = f"timed out (LLM_TIMEOUT={config.timeout:g}s)"
+        else:
+            what = "could not be reached"
+        return LLMConnectionError(
+            f"{url} {what} on {attempts} attempt(s): check {provider.url_var} and that the server is up",
+            url=url,
+        )
+    status = _status(exc)
+    if status in (401, 403):
+        return LLMAuthError(
+            f"{where} rejected the credentials (HTTP {status}): check {provider.key_var}", variable=provider.key_var
+        )
+    if status == 404:
+        return LLMModelNotFoundError(
+            f"model {config.model!r} not found at {url} (HTTP 404): check LLM_MODEL or the model argument"
+            + (f", and {provider.url_var}" if config.base_url else ""),
+            model=config.model,
+        )
+    if status == 429:
+        return LLMRateLimitError(
+            f"{where} still rate limited (HTTP 429) after {attempts} attempt(s): "
+            "lower LLM_MAX_CONCURRENCY or set LLM_RPM / LLM_TPM"
+        )
+    detail = _redact(_server_message(exc), config.api_key)
+    if _is_retryable_status(status):
+        return LLMServerError(f"{where} kept failing (HTTP {status}) after {attempts} attempt(s): {detail}", status=status)
+    return LLMBadRequestError(f"{where} refused the request (HTTP {status}): {detail}", status=status)
+
+
+def _server_message(exc: Exception) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            return str(error["message"])[:300]
+    return str(getattr(exc, "message", exc))[:300]
+
+
+def _redact(text: str, secret: str | None) -> str:
+    return text.replace(secret, "***") if secret else text

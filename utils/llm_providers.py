@@ -1,0 +1,190 @@
+"""How each provider is asked: SDK client construction, request building and reply parsing.
+
+utils.llm adds caching, limits, retries and error mapping on top; nothing here retries (the SDK clients are built
+with max_retries=0 so that utils.llm's tenacity loop is the only retry layer).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from utils.config import KEY_VARS, URL_VARS, Settings
+from utils.llm_errors import LLMAuthError
+
+Message = dict[str, str]
+
+# OpenAI-compatible local servers (Ollama, vLLM, llama-server, LM Studio) ignore the key, but the SDKs need one.
+PLACEHOLDER_KEY = "not-needed"
+DEFAULT_MAX_TOKENS = 4096
+
+
+@dataclass(frozen=True)
+class Request:
+    model: str
+    messages: list[Message]
+    system: str | None
+    max_tokens: int | None
+    temperature: float | None
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    input_tokens: int
+    output_tokens: int
+    truncated: bool
+
+
+class Provider:
+    """One remote API: its SDK exception classes and how to build a client and send a request."""
+
+    name: str
+    default_base_url: str
+    status_error: type[Exception]
+    connection_error: type[Exception]
+    timeout_error: type[Exception]
+
+    @property
+    def key_var(self) -> str:
+        return KEY_VARS[self.name]
+
+    @property
+    def url_var(self) -> str:
+        return URL_VARS[self.name]
+
+    def api_key(self, settings: Settings) -> str:
+        """The key to send; a placeholder for a custom base URL (local servers take none)."""
+        if settings.api_key:
+            return settings.api_key
+        if settings.base_url:
+            return PLACEHOLDER_KEY
+        raise LLMAuthError(
+            f"{self.key_var} is not set: put your {self.name} key in the environment or .env "
+            f"(or set {self.url_var} for a local server)",
+            variable=self.key_var,
+        )
+
+    def make_client(self, settings: Settings) -> Any:
+        raise NotImplementedError
+
+    async def send(self, client: Any, request: Request) -> Reply:
+        raise NotImplementedError
+
+
+class OpenAIProvider(Provider):
+    name = "openai"
+    default_base_url = "https://api.openai.com/v1"
+
+    def __init__(self) -> None:
+        import openai
+
+        self.status_error = openai.APIStatusError
+        self.connection_error = openai.APIConnectionError
+        self.timeout_error = openai.APITimeoutError
+
+    def make_client(self, settings: Settings) -> Any:
+        import openai
+
+        return openai.AsyncOpenAI(
+            api_key=self.api_key(settings),
+            base_url=settings.base_url or self.default_base_url,
+            timeout=settings.timeout,
+            max_retries=0,
+        )
+
+    def _max_tokens_field(self, client: Any) -> str:
+        """OpenAI deprecated max_tokens (its reasoning models refuse it); compatible servers know only max_tokens."""
+        return "max_completion_tokens" if str(client.base_url).rstrip("/") == self.default_base_url else "max_tokens"
+
+    async def send(self, client: Any, request: Request) -> Reply:
+        messages = list(request.messages)
+        if request.system is not None:
+            messages.insert(0, {"role": "system", "content": request.system})
+        options: dict[str, Any] = {}
+        if request.max_tokens is not None:
+            options[self._max_tokens_field(client)] = request.max_tokens
+        if request.temperature is not None:
+            options["temperature"] = request.temperature
+        completion = await client.chat.completions.create(model=request.model, messages=messages, **options)
+        choice = completion.choices[0]
+        usage = completion.usage
+        return Reply(
+            text=choice.message.content or "",
+            input_tokens=usage.prompt_tokens if usage else 0,
+            output_tokens=usage.completion_tokens if usage else 0,
+            truncated=choice.finish_reason == "length",
+        )
+
+
+class AnthropicProvider(Provider):
+    name = "anthropic"
+    default_base_url = "https://api.anthropic.com"
+
+    def __init__(self) -> None:
+        import anthropic
+
+        self.status_error = anthropic.APIStatusError
+        self.connection_error = anthropic.APIConnectionError
+        self.timeout_error = anthropic.APITimeoutError
+
+    def make_client(self, settings: Settings) -> Any:
+        import anthropic
+
+        return anthropic.AsyncAnthropic(
+            api_key=self.api_key(settings),
+            base_url=settings.base_url or self.default_base_url,
+            timeout=settings.timeout,
+            max_retries=0,
+        )
+
+    async def send(self, client: Any, request: Request) -> Reply:
+        """Anthropic takes the system prompt apart, so system messages in the list are hoisted into it.
+
+        This SDK version has no `temperature` parameter, so an explicit temperature goes in the JSON body as is
+        (a server that refuses it answers 400, which surfaces as LLMBadRequestError).
+        """
+        system = [request.system] if request.system is not None else []
+        system += [m["content"] for m in request.messages if m["role"] == "system"]
+        options: dict[str, Any] = {}
+        if system:
+            options["system"] = "\n\n".join(system)
+        if request.temperature is not None:
+            options["extra_body"] = {"temperature": request.temperature}
+        message = await client.messages.create(
+            model=request.model,
+            max_tokens=request.max_tokens or DEFAULT_MAX_TOKENS,
+            messages=[m for m in request.messages if m["role"] != "system"],
+            **options,
+        )
+        return Reply(
+            text="".join(block.text for block in message.content if block.type == "text"),
+            input_tokens=message.usage.input_tokens,
+            output_tokens=message.usage.output_tokens,
+            truncated=message.stop_reason == "max_tokens",
+        )
+
+
+def offline_reply(messages: Sequence[Message]) -> Reply:
+    """Deterministic, instant answer: a translation request is pseudo-localized, anything else gets a short echo."""
+    from utils.pseudo import parse_translation_request, pseudo_localize
+
+    user = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
+    parsed = parse_translation_request(user)
+    if parsed is not None:
+        language, source = parsed
+        text = pseudo_localize(source, language)
+    else:
+        first_line = user.strip().splitlines()[0] if user.strip() else ""
+        text = f"[offline] {first_line[:80]}"
+    return Reply(
+        text=text,
+        input_tokens=estimate_tokens(m["content"] for m in messages),
+        output_tokens=estimate_tokens([text]),
+        truncated=False,
+    )
+
+
+def estimate_tokens(texts: Iterable[object]) -> int:
+    """About four characters per token: good enough to budget tokens per minute before the server counts them."""
+    return sum(len(str(text)) for text in texts) // 4 + 1
