@@ -1,0 +1,80 @@
+"""Async text/bytes file helpers on aiofiles, with atomic writes.
+
+Writes go to a temporary file in the destination folder, are fsync'ed, then
+moved into place with os.replace, so a reader (or a crash, or Ctrl-C) never
+sees a half-written file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import secrets
+from pathlib import Path
+
+import aiofiles
+import aiofiles.os
+
+__all__ = ["read_text", "read_bytes", "write_text_atomic", "write_bytes_atomic", "safe_filename", "temp_path_for"]
+
+_UNSAFE_CHARS = re.compile(r"[^\w.\- ]+")
+_DOT_RUNS = re.compile(r"\.{2,}")
+_MAX_NAME_CHARS = 200
+
+
+async def read_text(path: str | os.PathLike[str]) -> str:
+    """Read a UTF-8 text file without blocking the event loop (line endings kept as stored)."""
+    async with aiofiles.open(path, "r", encoding="utf-8", newline="") as f:
+        return await f.read()
+
+
+async def read_bytes(path: str | os.PathLike[str]) -> bytes:
+    """Read a whole file as bytes without blocking the event loop."""
+    async with aiofiles.open(path, "rb") as f:
+        return await f.read()
+
+
+async def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """Write UTF-8 text atomically (no newline translation)."""
+    await write_bytes_atomic(path, text.encode("utf-8"))
+
+
+async def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write bytes atomically: temp file in the same folder, fsync, os.replace.
+
+    Parent folders are created. The temporary file is removed if anything fails
+    (including cancellation), so no debris is left next to the target.
+    """
+    target = Path(path)
+    await aiofiles.os.makedirs(target.parent, exist_ok=True)
+    tmp = temp_path_for(target)
+    try:
+        async with aiofiles.open(tmp, "xb") as f:
+            await f.write(data)
+            await f.flush()
+            await asyncio.to_thread(os.fsync, f.fileno())
+        await aiofiles.os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def temp_path_for(target: Path) -> Path:
+    """A unique hidden temporary path beside `target` (same folder, so os.replace is atomic)."""
+    return target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
+
+
+def safe_filename(word: str) -> str:
+    """Turn a user-supplied word into a single, harmless file-name component.
+
+    Path separators and other unusual characters become "_", runs of dots
+    collapse to one, leading/trailing dots and spaces are stripped (no hidden
+    files, no ".."), and the result is never empty.
+    """
+    name = _UNSAFE_CHARS.sub("_", word)
+    name = _DOT_RUNS.sub(".", name).strip(". ")
+    return name[:_MAX_NAME_CHARS].rstrip(". ") or "_"
