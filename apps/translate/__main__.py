@@ -1,0 +1,192 @@
+"""`python -m apps.translate [files] -l fr,de,ja -o translations/`: translate Markdown into many languages at once.
+
+Output: `<out>/<stem>.<code><suffix>` (README.md in French -> translations/README.fr.md). A language with a failed
+chunk gets no file (a previous complete file, if any, is left as it was); its finished chunks stay cached, so
+rerunning pays only for what failed. Exit status: 0 everything written, 1 some language failed or the run
+stopped on an error, 2 usage error, 130 interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from apps.translate.cache import CACHE_FILE, CacheError, TranslationCache
+from apps.translate.flow import create_translate_flow
+from apps.translate.jobs import DEFAULT_CHUNK_TOKENS, InputError, Job, TranslateSettings
+from apps.translate.languages import DEFAULT_LANGUAGES, UnknownLanguageError, parse_languages
+from apps.translate.report import BarProgress, plan_text, summary_table, usage_line
+from utils.config import PROVIDERS
+from utils.llm import (
+    LLMConfigError,
+    LLMError,
+    aclose_clients,
+    configure,
+    reset_usage,
+    resolve_provider,
+    usage_totals,
+)
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class UsageError(ValueError):
+    """A command-line mistake: reported as one line, exit status 2."""
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m apps.translate",
+        description="Translate Markdown files into many languages at once, keeping the Markdown intact.",
+        epilog="Output files are <out>/<stem>.<language-code><suffix>, e.g. translations/README.fr.md.",
+    )
+    parser.add_argument("files", nargs="*", default=["README.md"], help="Markdown files (default: README.md)")
+    default_codes = ",".join(lang.code for lang in DEFAULT_LANGUAGES)
+    parser.add_argument("-l", "--languages", default=default_codes,
+                        help=f"comma-separated English names or ISO codes (default: {default_codes})")
+    parser.add_argument("-o", "--out", default="translations", help="output folder (default: translations/)")
+    parser.add_argument("--provider", choices=PROVIDERS,
+                        help="LLM provider (default: LLM_PROVIDER, else the one whose key is set, else offline)")
+    parser.add_argument("--model", help="model name (default: LLM_MODEL or the provider's default)")
+    parser.add_argument("--concurrency", type=_positive, help="chunks in flight at once (default: LLM_MAX_CONCURRENCY)")
+    parser.add_argument("--rpm", type=_positive, help="requests per minute limit (default: LLM_RPM, none)")
+    parser.add_argument("--chunk-tokens", type=_positive, default=DEFAULT_CHUNK_TOKENS,
+                        help=f"token budget per chunk (default: {DEFAULT_CHUNK_TOKENS})")
+    parser.add_argument("--front-matter-keys", default="",
+                        help="front matter keys whose values are translated, e.g. title,description "
+                             "(default: none; front matter is kept as is)")
+    parser.add_argument("--cache-dir", default=".cache/translate",
+                        help="where finished chunks are cached (default: .cache/translate)")
+    parser.add_argument("--sequential", action="store_true", help="translate one chunk at a time (for comparison)")
+    parser.add_argument("--force", action="store_true", help="ignore cached chunks (the cache is still refreshed)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="show chunks, requests and estimated tokens; send nothing")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or summary table (errors still shown)")
+    return parser  # fmt: skip
+
+
+def settings_from(args: argparse.Namespace) -> TranslateSettings:
+    """Check the arguments against the file system and the language table; raises UsageError."""
+    files: list[Path] = []
+    for name in args.files:
+        path = Path(name)
+        if not path.is_file():
+            raise UsageError(f"input file not found: {name}")
+        if path.resolve() not in [f.resolve() for f in files]:
+            files.append(path)
+    names = [path.name for path in files]
+    if clash := next((name for name in names if names.count(name) > 1), None):
+        raise UsageError(f"two inputs are named {clash}; their translations would overwrite each other")
+    try:
+        languages = parse_languages(args.languages)
+    except UnknownLanguageError as exc:
+        raise UsageError(str(exc)) from None
+    if args.chunk_tokens < 16:
+        raise UsageError("--chunk-tokens must be at least 16")
+    return TranslateSettings(
+        files=tuple(files),
+        languages=tuple(languages),
+        out_dir=Path(args.out),
+        provider=args.provider,
+        model=args.model,
+        chunk_tokens=args.chunk_tokens,
+        front_matter_keys=frozenset(key.strip() for key in args.front_matter_keys.split(",") if key.strip()),
+        force=args.force,
+        dry_run=args.dry_run,
+    )
+
+
+def _report_failures(jobs: Sequence[Job]) -> None:
+    """One stderr line per failed chunk (numbered as in the document, with its first words) or failed file."""
+    for job in jobs:
+        segments = job.document.segments
+        for failure in job.failures:
+            number = sum(seg.translate for seg in segments[: failure.segment]) + 1
+            start = segments[failure.segment].body.split("\n", 1)[0][:40]
+            print(
+                f"failed: {job.document.path} [{job.language.name}] chunk {number}/{job.total} "
+                f"({start!r}): {failure.reason}",
+                file=sys.stderr,
+            )
+        if job.status == "failed" and not job.failures:
+            print(f"failed: {job.document.path} [{job.language.name}]: {job.error}", file=sys.stderr)
+
+
+async def run(args: argparse.Namespace) -> int:
+    """Run the translation for parsed arguments; returns the exit status (usage errors included)."""
+    try:
+        settings = settings_from(args)
+        configure(max_concurrency=args.concurrency, rpm=args.rpm)
+        provider = resolve_provider(settings.provider)
+    except (UsageError, LLMConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if provider == "offline" and settings.provider is None:
+        print(
+            "note: no LLM provider configured, so the offline provider pseudo-localizes instead of translating "
+            "(set OPENAI_API_KEY or ANTHROPIC_API_KEY for real translations)",
+            file=sys.stderr,
+        )
+    reset_usage()
+    cache_dir = Path(args.cache_dir)
+    progress = None if args.quiet or args.dry_run else BarProgress()
+    shared: dict[str, object] = {"settings": settings, "progress": progress}
+    flow = create_translate_flow(sequential=args.sequential, max_concurrency=args.concurrency)
+    try:
+        if args.dry_run and not (cache_dir / CACHE_FILE).exists():
+            await flow.run_async(shared)  # a dry run creates no cache folder
+        else:
+            with TranslationCache(cache_dir) as cache:
+                shared["cache"] = cache
+                await flow.run_async(shared)
+    except (LLMConfigError, InputError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (LLMError, CacheError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        if progress is not None:
+            progress.close()
+        await aclose_clients()
+    jobs: list[Job] = shared["jobs"]  # type: ignore[assignment]
+    if args.dry_run:
+        print(plan_text(shared["documents"], jobs, shared["work"]))  # type: ignore[arg-type]
+        return EXIT_OK
+    if not args.quiet:
+        print(summary_table(jobs))
+        print(usage_line(usage_totals()))
+    _report_failures(jobs)
+    return EXIT_OK if all(job.status == "done" for job in jobs) else EXIT_FAILED
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    # utils.llm logs every retry as a warning; the bar and the usage line below the table stand in for them.
+    logging.getLogger("utils.llm").setLevel(logging.ERROR)
+    try:
+        return asyncio.run(run(args))
+    except KeyboardInterrupt:
+        print(
+            f"interrupted: finished chunks are cached in {args.cache_dir}; run the same command to continue",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
