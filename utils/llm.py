@@ -255,7 +255,7 @@ async def _send_with_retries(provider: Provider, config: Settings, request: Requ
         delay = state.upcoming_sleep
         if isinstance(exc, provider.status_error) and (_status(exc) == 429 or _retry_after(exc) is not None):
             limiter.pause(delay)
-        log.warning(
+        log.info(
             "%s/%s: %s; retry %d of %d in %.2fs",
             config.provider, config.model, _describe(exc, provider), retries, config.max_retries, delay,
         )

@@ -176,7 +176,7 @@ async def run(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    # utils.llm logs every retry as a warning; the bar and the usage line below the table stand in for them.
+    # The app says which provider runs in its own words (see run); utils.llm's generic notice would repeat it.
     logging.getLogger("utils.llm").setLevel(logging.ERROR)
     try:
         return asyncio.run(run(args))

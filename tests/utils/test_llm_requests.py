@@ -253,6 +253,7 @@ async def test_bad_request_carries_server_message_redacted(openai_env: pytest.Mo
 async def test_429_honours_retry_after_ms_then_succeeds(
     openai_env: pytest.MonkeyPatch, mock: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="utils.llm")  # retries are logged at INFO
     route = mock.post(f"{OPENAI_URL}/chat/completions").mock(
         side_effect=[
             httpx.Response(429, headers={"retry-after-ms": "20"}, json=error_body("slow down")),
@@ -316,6 +317,7 @@ async def test_rate_limit_exhausted(openai_env: pytest.MonkeyPatch, mock: Any) -
 async def test_retry_after_header_is_capped_by_max_wait(
     openai_env: pytest.MonkeyPatch, mock: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="utils.llm")  # retries are logged at INFO
     mock.post(f"{OPENAI_URL}/chat/completions").mock(
         side_effect=[
             httpx.Response(429, headers={"retry-after": "30"}, json=error_body("slow down")),

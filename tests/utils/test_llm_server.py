@@ -60,6 +60,7 @@ async def test_connections_are_reused(clean_llm_env: pytest.MonkeyPatch) -> None
 async def test_retry_after_pauses_every_caller(
     clean_llm_env: pytest.MonkeyPatch, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="utils.llm")  # retries are logged at INFO
     """After a 429 with retry-after-ms 300, no caller sends anything for 0.3 s, not just the one that got it."""
     clean_llm_env.setenv("LLM_MAX_CONCURRENCY", "4")
     clean_llm_env.setenv("LLM_RETRY_MAX_WAIT", "5")
