@@ -1,0 +1,438 @@
+"""Translation: whole document per language (sequential, then parallel) against this app's chunks x languages,
+then a scale run against a rate-limited server that injects 429s.
+
+Run: python -m benchmarks.translate [--quick] [--tps N] [--doc-tokens N] [--scale-requests N] [--scale-rpm N].
+Writes benchmarks/results/translate.{json,md,png}.
+
+Everything goes over real HTTP: the openai SDK (through utils.llm, OPENAI_BASE_URL) talks to the loopback server
+(utils.llm_server), whose latency model is time-to-first-token + output tokens / tokens-per-second, with jitter.
+Modes, each translating one document into 8 languages:
+  (a) AsyncBatchNode over languages, the whole document per call (PocketFlow's sequential batch example shape);
+  (b) AsyncParallelBatchNode over languages, the whole document per call (PocketFlow's parallel example shape);
+  (c) this app's flow (apps.translate): (chunk, language) items in parallel, no cache.
+Efficiency = ideal / actual, where ideal is the slowest single request of the mode (each request's latency is
+measured on the client, as utils.llm reports it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import apps.translate.nodes as app_nodes
+from apps.translate.chunking import estimate_tokens
+from apps.translate.flow import create_translate_flow
+from apps.translate.jobs import Job, TranslateSettings
+from apps.translate.languages import DEFAULT_LANGUAGES, Language
+from apps.translate.prompts import build_prompt
+from benchmarks.report import Bars, Table, Verdict, console_text, write_report
+from pocketflow import AsyncBatchNode, AsyncNode, AsyncParallelBatchNode
+from utils import llm
+from utils.files import write_text_atomic
+from utils.llm_server import Faults, LLMServer
+
+HERE = Path(__file__).resolve().parent
+LONG_DOCUMENT = HERE / "data" / "tidewater_operations.md"
+README = HERE.parent / "README.md"
+README_MIN_TOKENS = 1000  # a README shorter than this is a stub: the short document is then an excerpt
+STUB_README_TOKENS = 1500
+
+TTFT = 0.5
+JITTER = 0.2
+CLIENT_CONCURRENCY = 256  # above the most requests any mode has in flight, so the client is never the bottleneck
+SCALE_WINDOW = 1.0  # the server enforces its rpm over a sliding window this long (burst allowance = rpm/60 * it)
+SCALE_INJECTED_429 = 0.02
+SCALE_RETRY_AFTER = 1.0
+MODEL = "loopback-translate"
+
+TARGET_C_OVER_B = 4.0
+TARGET_EFFICIENCY = 0.85
+TARGET_FLOOR_RATIO = 1.2
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Sizes of one run; --quick shrinks the documents and the scale run and speeds the simulated model up."""
+
+    tps: float
+    short_tokens: int | None  # None: the whole README (an excerpt of the long document if README is a stub)
+    long_tokens: int
+    scale_requests: int
+    scale_rpm: int
+
+
+FULL = Plan(tps=600, short_tokens=None, long_tokens=9000, scale_requests=500, scale_rpm=600)
+QUICK = Plan(tps=2000, short_tokens=700, long_tokens=1500, scale_requests=100, scale_rpm=1200)
+
+
+@dataclass
+class ModeResult:
+    mode: str
+    requests: int
+    wall: float
+    slowest: float
+    ok: bool
+    peak_in_flight: int = 0  # as the server saw it
+
+    @property
+    def efficiency(self) -> float:
+        return self.slowest / self.wall
+
+
+@dataclass
+class ScaleResult:
+    requests: int
+    succeeded: int
+    lost: int
+    responses_429: int
+    retries: int
+    wall: float
+    floor: float
+    client_floor: float
+    peak_in_flight: int
+
+    @property
+    def floor_ratio(self) -> float:
+        return self.wall / self.floor
+
+
+# ------------------------------------------------------------------------------------------------ documents
+
+
+def excerpt(text: str, max_tokens: int) -> str:
+    """The longest prefix of `text` ending just before a heading that fits in `max_tokens` (else the first section)."""
+    if estimate_tokens(text) <= max_tokens:
+        return text
+    cuts, offset, in_fence = [], 0, False
+    for line in text.splitlines(keepends=True):
+        if line.startswith(("```", "~~~")):
+            in_fence = not in_fence
+        elif not in_fence and line.startswith("#") and offset:
+            cuts.append(offset)
+        offset += len(line)
+    fitting = [cut for cut in cuts if estimate_tokens(text[:cut]) <= max_tokens] or cuts[:1] or [len(text)]
+    return text[: fitting[-1]]
+
+
+def documents(plan: Plan, folder: Path) -> list[tuple[str, Path]]:
+    """(label, path) of the short document (README.md, or an excerpt if it is missing or a stub) and the long one."""
+    long_text = LONG_DOCUMENT.read_text(encoding="utf-8")
+    readme = README.read_text(encoding="utf-8") if README.is_file() else ""
+    if estimate_tokens(readme) >= README_MIN_TOKENS:
+        short_text = readme if plan.short_tokens is None else excerpt(readme, plan.short_tokens)
+        short_source = "README.md"
+    else:
+        short_text = excerpt(long_text, plan.short_tokens or STUB_README_TOKENS)
+        short_source = "excerpt of the long document (README.md missing or a stub)"
+    chosen = []
+    for label, source, text in (
+        ("short", short_source, short_text),
+        ("long", LONG_DOCUMENT.name, excerpt(long_text, plan.long_tokens)),
+    ):
+        path = folder / f"{label}.md"
+        path.write_text(text, encoding="utf-8")
+        chosen.append((f"{label}: {source}, {estimate_tokens(text):,} tokens", path))
+    return chosen
+
+
+# ------------------------------------------------------------------------------------------------ modes (a), (b)
+
+
+class _WholeDocument(AsyncNode):
+    """One request per language with the whole document; writes each translation to shared["out"]."""
+
+    async def prep_async(self, shared: dict[str, Any]) -> list[tuple[str, Language]]:
+        return [(shared["text"], language) for language in shared["languages"]]
+
+    async def exec_async(self, item: tuple[str, Language]) -> tuple[Language, llm.LLMResult]:
+        text, language = item
+        system, user = build_prompt(text, language.name)
+        return language, await llm.complete_async(user, system=system)
+
+    async def post_async(self, shared: dict[str, Any], prep_res: Any, exec_res: list[tuple[Language, Any]]) -> None:
+        out: Path = shared["out"]
+        for language, result in exec_res:
+            shared["latencies"].append(result.latency)
+            await write_text_atomic(out / f"doc.{language.code}.md", result.text)
+
+
+class SequentialWholeDocument(_WholeDocument, AsyncBatchNode):
+    """(a): languages one after another."""
+
+
+class ParallelWholeDocument(_WholeDocument, AsyncParallelBatchNode):
+    """(b): all languages at once."""
+
+
+async def _whole_document(node: AsyncNode, path: Path, out: Path, latencies: list[float]) -> bool:
+    shared = {"text": path.read_text(encoding="utf-8"), "languages": DEFAULT_LANGUAGES, "out": out,
+              "latencies": latencies}  # fmt: skip
+    await node.run_async(shared)
+    return len(list(out.iterdir())) == len(DEFAULT_LANGUAGES)
+
+
+# ------------------------------------------------------------------------------------------------ mode (c)
+
+
+@contextlib.contextmanager
+def _recording_latencies(latencies: list[float]) -> Iterator[None]:
+    """Record the latency of every request the app makes (it calls complete_async from apps.translate.nodes)."""
+
+    async def recorded(*args: Any, **kwargs: Any) -> llm.LLMResult:
+        result = await llm.complete_async(*args, **kwargs)
+        latencies.append(result.latency)
+        return result
+
+    with mock.patch.object(app_nodes, "complete_async", recorded):
+        yield
+
+
+async def _app(path: Path, out: Path, latencies: list[float]) -> bool:
+    settings = TranslateSettings(files=(path,), languages=DEFAULT_LANGUAGES, out_dir=out, provider="openai")
+    shared: dict[str, Any] = {"settings": settings}  # no "cache": every chunk is requested
+    with _recording_latencies(latencies):
+        await create_translate_flow().run_async(shared)
+    jobs: list[Job] = shared["jobs"]
+    return all(job.status == "done" for job in jobs)
+
+
+MODES: dict[str, Callable[[Path, Path, list[float]], Awaitable[bool]]] = {
+    "(a) AsyncBatchNode, whole doc": lambda p, o, lat: _whole_document(SequentialWholeDocument(), p, o, lat),
+    "(b) AsyncParallelBatchNode, whole doc": lambda p, o, lat: _whole_document(ParallelWholeDocument(), p, o, lat),
+    "(c) app: chunks x languages": _app,
+}
+
+
+async def run_mode(name: str, path: Path, out: Path) -> ModeResult:
+    out.mkdir(parents=True)
+    latencies: list[float] = []
+    started = time.perf_counter()
+    ok = await MODES[name](path, out, latencies)
+    wall = time.perf_counter() - started
+    if not latencies:
+        raise RuntimeError(f"{name}: no request was recorded (did apps.translate.nodes stop using complete_async?)")
+    return ModeResult(name, len(latencies), wall, max(latencies), ok)
+
+
+# ------------------------------------------------------------------------------------------------ scale run
+
+
+def short_prompts(count: int) -> list[str]:
+    """`count` translation requests of one sentence each, drawn from the long document's prose."""
+    text = LONG_DOCUMENT.read_text(encoding="utf-8")
+    prose = [line for line in text.splitlines() if line and line[0].isalpha()]
+    sentences = [s.strip() + "." for line in prose for s in line.split(". ") if len(s) > 40]
+    names = [language.name for language in DEFAULT_LANGUAGES]
+    return [
+        f"Target language: {names[i % len(names)]}\n<document>\n{sentences[i % len(sentences)]}\n</document>"
+        for i in range(count)
+    ]
+
+
+class ScaleBatch(AsyncParallelBatchNode):
+    """Every prompt at once; utils.llm paces them to LLM_RPM and retries 429s. Failures are collected, not raised."""
+
+    async def prep_async(self, shared: dict[str, Any]) -> list[str]:
+        return list(shared["prompts"])
+
+    async def exec_async(self, prompt: str) -> str:
+        return await llm.call_llm_async(prompt)
+
+    async def post_async(self, shared: dict[str, Any], prep_res: Any, exec_res: list[Any]) -> None:
+        shared["results"] = exec_res
+
+
+def rate_limit_floor(requests: int, rpm: int, window: float) -> float:
+    """Earliest the server can have admitted `requests` requests: it admits `rpm/60 * window` per sliding window,
+    so request k (0-based) waits for window number k // burst, and the last one starts at that window's opening."""
+    burst = max(1, round(rpm / 60 * window))
+    return (requests - 1) // burst * window
+
+
+async def scale_run(plan: Plan) -> tuple[ScaleResult, dict[str, Any]]:
+    burst = max(1, round(plan.scale_rpm / 60 * SCALE_WINDOW))
+    faults = Faults(rate_limit=SCALE_INJECTED_429, retry_after=SCALE_RETRY_AFTER)
+    server = LLMServer(ttft=TTFT, tokens_per_second=60, jitter=JITTER, seed=7, faults=faults, rpm=burst,
+                       rpm_window=SCALE_WINDOW)  # fmt: skip
+    async with server:
+        os.environ["OPENAI_BASE_URL"] = server.base_url
+        llm.configure(rpm=plan.scale_rpm)
+        llm.reset_usage()
+        shared: dict[str, Any] = {"prompts": short_prompts(plan.scale_requests)}
+        started = time.perf_counter()
+        await ScaleBatch(errors="collect").run_async(shared)
+        wall = time.perf_counter() - started
+        await llm.aclose_clients()
+    results = shared["results"]
+    failures = [r for r in results if isinstance(r, BaseException)]
+    retries = sum(u.retries for u in llm.usage_totals().values())
+    result = ScaleResult(
+        requests=plan.scale_requests,
+        succeeded=len(results) - len(failures),
+        lost=len(failures) + plan.scale_requests - len(results),
+        responses_429=server.stats.responses_by_status.get(429, 0),
+        retries=retries,
+        wall=wall,
+        floor=rate_limit_floor(plan.scale_requests, plan.scale_rpm, SCALE_WINDOW),
+        client_floor=(plan.scale_requests - 1) * 60 / plan.scale_rpm,
+        peak_in_flight=server.stats.peak_in_flight,
+    )
+    server_view = {
+        "responses_by_status": {str(k): v for k, v in server.stats.responses_by_status.items()},
+        "burst_allowance": burst,
+        "errors": sorted({f"{type(f).__name__}: {f}" for f in failures})[:5],
+    }
+    return result, server_view
+
+
+# ------------------------------------------------------------------------------------------------ the run
+
+
+async def document_runs(plan: Plan, folder: Path) -> dict[str, list[ModeResult]]:
+    server = LLMServer(ttft=TTFT, tokens_per_second=plan.tps, jitter=JITTER, seed=1)
+    runs: dict[str, list[ModeResult]] = {}
+    async with server:
+        os.environ["OPENAI_BASE_URL"] = server.base_url
+        for label, path in documents(plan, folder):
+            results = []
+            for n, name in enumerate(MODES):
+                server.reset_stats()
+                print(f"  {label} | {name} ...", flush=True)
+                result = await run_mode(name, path, folder / f"{path.stem}-{n}")
+                result.peak_in_flight = server.stats.peak_in_flight
+                results.append(result)
+            runs[label] = results
+        await llm.aclose_clients()
+    return runs
+
+
+def _mode_table(label: str, results: Sequence[ModeResult]) -> Table:
+    first, second = results[0], results[1]
+    rows = [
+        [r.mode, r.requests, r.peak_in_flight, r.wall, r.slowest, r.efficiency, f"{first.wall / r.wall:.1f}x",
+         f"{second.wall / r.wall:.1f}x", "yes" if r.ok else "NO"]
+        for r in results
+    ]  # fmt: skip
+    headers = ["mode", "requests", "peak in flight", "wall s", "slowest request s", "efficiency", "vs (a)", "vs (b)",
+               "all written"]  # fmt: skip
+    return Table(label, headers, rows)
+
+
+def _scale_table(s: ScaleResult, plan: Plan) -> Table:
+    headers = ["requests", "succeeded", "lost", "429s seen", "retries", "wall s", "floor s", "wall / floor",
+               "peak in flight"]  # fmt: skip
+    rows = [[s.requests, s.succeeded, s.lost, s.responses_429, s.retries, s.wall, s.floor, s.floor_ratio,
+             s.peak_in_flight]]  # fmt: skip
+    return Table(f"scale run: {s.requests} requests, server and client at {plan.scale_rpm} rpm", headers, rows)
+
+
+def verdicts(long_results: Sequence[ModeResult], scale: ScaleResult) -> list[Verdict]:
+    _, b, c = long_results
+    return [
+        Verdict(f"long document: (c) at least {TARGET_C_OVER_B:g}x faster than (b)", b.wall / c.wall >= TARGET_C_OVER_B,
+                f"{b.wall / c.wall:.1f}x"),
+        Verdict(f"long document: (c) efficiency at least {TARGET_EFFICIENCY}", c.efficiency >= TARGET_EFFICIENCY,
+                f"{c.efficiency:.2f}"),
+        Verdict("scale run loses no request", scale.lost == 0, f"{scale.lost} lost of {scale.requests}"),
+        Verdict(f"scale run within {TARGET_FLOOR_RATIO}x of the rate-limit floor",
+                scale.floor_ratio <= TARGET_FLOOR_RATIO, f"{scale.wall:.1f} s = {scale.floor_ratio:.2f}x the "
+                f"{scale.floor:.1f} s floor"),
+        Verdict("every mode wrote every language", all(r.ok for r in long_results), "checked on the long document"),
+    ]  # fmt: skip
+
+
+def notes(plan: Plan, quick: bool) -> list[str]:
+    burst = max(1, round(plan.scale_rpm / 60 * SCALE_WINDOW))
+    return [
+        f"Latency model of the loopback server: {TTFT} s to first token + output tokens / {plan.tps:g} tokens/s per "
+        f"request, times a uniform jitter of +-{JITTER:.0%}. A realistic model streams ~60 tokens/s; this run uses "
+        f"{plan.tps:g} to keep mode (a) short (the ratios between modes hold; only ttft weighs more).",
+        f"Client: openai SDK through utils.llm (OPENAI_BASE_URL = loopback), LLM_MAX_CONCURRENCY={CLIENT_CONCURRENCY} "
+        "so neither the client nor the server caps concurrency; the app runs with no cache and its default "
+        "600-token chunks.",
+        "Efficiency = slowest single request of the mode (client-side latency from utils.llm) / the mode's wall time.",
+        f"Scale run: the server's latency model is {TTFT} s + tokens/60 per request (one-sentence prompts) with "
+        f"{SCALE_INJECTED_429:.0%} injected 429s (Retry-After {SCALE_RETRY_AFTER:g} s); its {plan.scale_rpm} rpm "
+        f"limit is enforced over a sliding {SCALE_WINDOW:g} s window ({burst} requests, the burst allowance), "
+        f"answering 429 with Retry-After. utils.llm runs with LLM_RPM={plan.scale_rpm} (even pacing, no burst).",
+        f"Rate-limit floor = ((requests - 1) // burst) x window: the earliest the server can have admitted the last "
+        f"request ({plan.scale_requests} requests, burst {burst} per {SCALE_WINDOW:g} s). Wall time includes the "
+        "last request's own latency.",
+        "One run of each mode, in order (a), (b), (c), on a noisy 2-core machine.",
+    ] + (["--quick: smaller documents, faster simulated model and a smaller scale run; the targets are set for "
+          "the full run and are shown here for information only."] if quick else [])  # fmt: skip
+
+
+async def main_async(plan: Plan, quick: bool) -> None:
+    os.environ.update(LLM_PROVIDER="openai", OPENAI_API_KEY="loopback", LLM_MODEL=MODEL, LLM_DOTENV="")
+    llm.configure(provider="openai", model=MODEL, max_concurrency=CLIENT_CONCURRENCY, timeout=3600)
+    with tempfile.TemporaryDirectory(prefix="bench-translate-") as tmp:
+        print(f"translate benchmark ({'quick' if quick else 'full'}): {TTFT} s ttft, {plan.tps:g} tokens/s", flush=True)
+        runs = await document_runs(plan, Path(tmp))
+    print(f"  scale run: {plan.scale_requests} requests at {plan.scale_rpm} rpm ...", flush=True)
+    scale, server_view = await scale_run(plan)
+
+    labels = list(runs)
+    tables = [_mode_table(label, runs[label]) for label in labels] + [_scale_table(scale, plan)]
+    checks = verdicts(runs[labels[-1]], scale)
+    short_names = ["(a)", "(b)", "(c)"]
+    charts = [
+        *(Bars(f"wall time, {label.split(',')[0]}", short_names, [r.wall for r in runs[label]], "seconds")
+          for label in labels),
+        Bars("efficiency, long document", short_names, [r.efficiency for r in runs[labels[-1]]], "ideal / actual",
+             reference=TARGET_EFFICIENCY, reference_label=f"target {TARGET_EFFICIENCY}"),
+        Bars("scale run", ["floor", "wall"], [scale.floor, scale.wall], "seconds",
+             reference=TARGET_FLOOR_RATIO * scale.floor, reference_label=f"{TARGET_FLOOR_RATIO}x floor"),
+    ]  # fmt: skip
+    data = {
+        "quick": quick,
+        "plan": asdict(plan),
+        "latency_model": {"ttft": TTFT, "tokens_per_second": plan.tps, "jitter": JITTER},
+        "client_max_concurrency": CLIENT_CONCURRENCY,
+        "documents": {label: [asdict(r) | {"efficiency": r.efficiency} for r in results]
+                      for label, results in runs.items()},
+        "scale": asdict(scale) | {"floor_ratio": scale.floor_ratio, "server": server_view},
+    }
+    command = "python -m benchmarks.translate" + (" --quick" if quick else "")
+    paths = write_report(
+        "translate", title="Translation: whole documents vs chunks x languages", command=command, tables=tables,
+        charts=charts, data=data, notes=notes(plan, quick), verdicts=checks,
+    )
+    print()
+    print(console_text(tables, checks))
+    print(f"\nwrote {paths.json}, {paths.markdown}, {paths.chart}")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.translate", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small documents, fast model, 100-request scale run")
+    parser.add_argument("--tps", type=float, help="simulated output tokens per second per request")
+    parser.add_argument("--doc-tokens", type=int, help="cut the long document to about this many tokens")
+    parser.add_argument("--scale-requests", type=int, help="requests in the scale run")
+    parser.add_argument("--scale-rpm", type=int, help="requests per minute of the scale run (server and client)")
+    args = parser.parse_args(argv)
+    plan = QUICK if args.quick else FULL
+    plan = Plan(
+        tps=args.tps or plan.tps,
+        short_tokens=plan.short_tokens,
+        long_tokens=args.doc_tokens or plan.long_tokens,
+        scale_requests=args.scale_requests or plan.scale_requests,
+        scale_rpm=args.scale_rpm or plan.scale_rpm,
+    )
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("utils.llm").setLevel(logging.ERROR)  # one line per 429 retry would drown the tables
+    asyncio.run(main_async(plan, args.quick))
+
+
+if __name__ == "__main__":
+    main()
