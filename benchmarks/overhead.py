@@ -10,23 +10,20 @@ import argparse
 import asyncio
 import gc
 import importlib.util
-import json
-import os
-import platform
 import subprocess
 import sys
 import time
 import tracemalloc
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pocketflow
+from benchmarks.report import Bars, Table, Verdict, console_text, write_report
 
 HERE = Path(__file__).resolve().parent
 UPSTREAM_DIR = HERE / ".upstream"
-RESULTS = HERE / "results"
 
 
 def load_upstream() -> ModuleType:
@@ -141,74 +138,82 @@ def flow_scenario(up: ModuleType, n: int, repeats: int) -> dict[str, dict[str, f
     return {name: measure(make, repeats) for name, make in variants.items()}
 
 
-def check_targets(scenarios: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+def verdicts(scenarios: dict[str, dict[str, Any]]) -> list[Verdict]:
     node = scenarios["trivial items"]["variants"]
     flow = scenarios["sub-flow runs"]["variants"]
     ours, bounded, gather, upstream = (node[k] for k in ("ours unbounded", "ours max_concurrency=100", "raw gather",
                                                            "upstream 0.0.3"))
     speedup = upstream["seconds"] / bounded["seconds"]
     memory = upstream["peak_bytes"] / bounded["peak_bytes"]
-    checks = [
-        ("unbounded no slower than raw gather", ours["seconds"] <= gather["seconds"],
-         f"{ours['seconds'] / gather['seconds']:.2f}x gather's time"),
-        ("unbounded no slower than upstream", ours["seconds"] <= upstream["seconds"],
-         f"{ours['seconds'] / upstream['seconds']:.2f}x upstream's time"),
-        ("max_concurrency=100 at least 4x faster than upstream", speedup >= 4, f"{speedup:.1f}x faster"),
-        ("max_concurrency=100 peak memory at most 1/10 of upstream's", memory >= 10, f"{memory:.1f}x less memory"),
-        ("sub-flow runs no slower than upstream", flow["ours unbounded"]["seconds"] <= flow["upstream 0.0.3"]["seconds"],
-         f"{flow['ours unbounded']['seconds'] / flow['upstream 0.0.3']['seconds']:.2f}x upstream's time"),
-    ]
-    return [{"target": name, "met": bool(ok), "measured": detail} for name, ok, detail in checks]
+    return [
+        Verdict("unbounded no slower than raw gather", ours["seconds"] <= gather["seconds"],
+                f"{ours['seconds'] / gather['seconds']:.2f}x gather's time"),
+        Verdict("unbounded no slower than upstream", ours["seconds"] <= upstream["seconds"],
+                f"{ours['seconds'] / upstream['seconds']:.2f}x upstream's time"),
+        Verdict("max_concurrency=100 at least 4x faster than upstream", speedup >= 4, f"{speedup:.1f}x faster"),
+        Verdict("max_concurrency=100 peak memory at most 1/10 of upstream's", memory >= 10,
+                f"{memory:.1f}x less memory"),
+        Verdict("sub-flow runs no slower than upstream",
+                flow["ours unbounded"]["seconds"] <= flow["upstream 0.0.3"]["seconds"],
+                f"{flow['ours unbounded']['seconds'] / flow['upstream 0.0.3']['seconds']:.2f}x upstream's time"),
+    ]  # fmt: skip
 
 
-def table(scenarios: dict[str, dict[str, Any]]) -> str:
-    rows = ["| scenario | variant | µs/item | time vs upstream | speedup vs upstream | peak MiB | memory vs upstream |",
-            "|---|---|---:|---:|---:|---:|---:|"]
+def tables(scenarios: dict[str, dict[str, Any]]) -> list[Table]:
+    """One table per scenario, every variant compared with upstream."""
+    headers = ["variant", "µs/item", "time vs upstream", "speedup vs upstream", "peak MiB", "memory vs upstream"]
+    result = []
     for scenario, data in scenarios.items():
         n, variants = data["items"], data["variants"]
         up = variants["upstream 0.0.3"]
-        for name, v in variants.items():
-            rows.append(
-                f"| {scenario} (n={n:,}) | {name} | {v['seconds'] / n * 1e6:.2f} | {v['seconds'] / up['seconds']:.2f} "
-                f"| {up['seconds'] / v['seconds']:.1f}x | {v['peak_bytes'] / 2**20:.1f} "
-                f"| {v['peak_bytes'] / up['peak_bytes']:.3f} |"
-            )
-    return "\n".join(rows)
+        rows = [
+            [name, v["seconds"] / n * 1e6, v["seconds"] / up["seconds"], f"{up['seconds'] / v['seconds']:.1f}x",
+             v["peak_bytes"] / 2**20, f"{v['peak_bytes'] / up['peak_bytes']:.3f}"]
+            for name, v in variants.items()
+        ]  # fmt: skip
+        result.append(Table(f"{scenario} (n={n:,})", headers, rows))
+    return result
 
 
-def chart(scenarios: dict[str, dict[str, Any]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5))
-    names = list(scenarios)
-    variants = ["raw gather", "ours unbounded", "ours max_concurrency=100", "upstream 0.0.3"]
-    width = 0.2
-    for offset, variant in enumerate(variants):
-        xs = [i + (offset - 1.5) * width for i in range(len(names))]
-        data = [scenarios[s]["variants"].get(variant) for s in names]
-        micros = [d["seconds"] / scenarios[s]["items"] * 1e6 if d else 0 for s, d in zip(names, data)]
-        mib = [d["peak_bytes"] / 2**20 if d else 0 for d in data]
-        axes[0].bar(xs, micros, width, label=variant)
-        axes[1].bar(xs, mib, width, label=variant)
-    for ax, title in zip(axes, ["µs per item (lower is better)", "peak traced memory, MiB (lower is better)"]):
-        ax.set_xticks(range(len(names)), names)
-        ax.set_title(title)
-    axes[0].legend()
-    fig.suptitle("pocketflow parallel batch overhead vs raw gather and upstream PocketFlow 0.0.3")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+def charts(scenarios: dict[str, dict[str, Any]]) -> list[Bars]:
+    """Time per item in every scenario, then peak memory; the trivial-items panels show their targets."""
+    times, memories = [], []
+    for scenario, data in scenarios.items():
+        n, variants = data["items"], data["variants"]
+        micros = {name: v["seconds"] / n * 1e6 for name, v in variants.items()}
+        mib = {name: v["peak_bytes"] / 2**20 for name, v in variants.items()}
+        targeted = scenario == "trivial items"
+        times.append(Bars(f"µs per item, {scenario}", list(micros), list(micros.values()), "µs (lower is better)",
+                          reference=micros["upstream 0.0.3"] / 4 if targeted else None,
+                          reference_label="target: upstream / 4" if targeted else ""))
+        memories.append(Bars(f"peak memory, {scenario}", list(mib), list(mib.values()), "traced MiB (lower is better)",
+                             reference=mib["upstream 0.0.3"] / 10 if targeted else None,
+                             reference_label="target: upstream / 10" if targeted else ""))
+    return times + memories  # fmt: skip
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+def notes(items: int, runs: int, repeats: int, quick: bool) -> list[str]:
+    return [
+        f"trivial items: one AsyncParallelBatchNode over {items:,} items whose exec returns its item; raw gather is "
+        "asyncio.gather over one coroutine per item doing the same. Items that yield once: the same with one "
+        "`await asyncio.sleep(0)` per item (informative, no target).",
+        f"sub-flow runs: an AsyncParallelBatchFlow running a two-node AsyncFlow once per params dict ({runs:,} runs).",
+        "upstream 0.0.3: PocketFlow 0.0.3 from PyPI, installed into benchmarks/.upstream/ and run on the same "
+        "scenarios.",
+        f"Time: best of {repeats} run(s) of each variant, one asyncio.run each, after gc.collect(). Peak memory: a "
+        "separate run under tracemalloc.",
+    ] + ([f"--quick: {items:,} items, {runs:,} sub-flow runs, one repeat (full: 100,000 items, 20,000 runs, best "
+          "of 3)."] if quick else [])  # fmt: skip
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.overhead", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer items and repeats (under a minute)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     items, runs, repeats = (20_000, 5_000, 1) if args.quick else (100_000, 20_000, 3)
     upstream = load_upstream()
+    print(f"overhead benchmark ({'quick' if args.quick else 'full'}): {items:,} items, {runs:,} sub-flow runs, "
+          f"best of {repeats}", flush=True)  # fmt: skip
     started = time.perf_counter()
     scenarios: dict[str, dict[str, Any]] = {
         "trivial items": {"items": items, "variants": node_scenario(upstream, items, False, repeats)},
@@ -216,25 +221,18 @@ def main() -> None:
         "items that yield once (informative)": {"items": items,
                                                 "variants": node_scenario(upstream, items, True, repeats)},
     }
-    targets = check_targets(scenarios)
-    md = table(scenarios)
-    print(md)
-    print()
-    for t in targets:
-        print(f"{'met   ' if t['met'] else 'MISSED'} {t['target']}: {t['measured']}")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    meta = {"python": platform.python_version(), "cpus": os.cpu_count(), "quick": args.quick, "repeats": repeats,
-            "seconds_total": round(time.perf_counter() - started, 1)}
-    (RESULTS / "overhead.json").write_text(json.dumps({"meta": meta, "scenarios": scenarios, "targets": targets},
-                                                      indent=2) + "\n")
-    notes = "\n".join(f"- {'met' if t['met'] else '**MISSED**'}: {t['target']} ({t['measured']})" for t in targets)
-    (RESULTS / "overhead.md").write_text(
-        f"# Parallel batch overhead\n\n`python -m benchmarks.overhead{' --quick' if args.quick else ''}` "
-        f"(Python {meta['python']}, {meta['cpus']} CPUs, best of {repeats}; peak memory from a separate run under "
-        f"tracemalloc)\n\n{md}\n\n## Targets\n\n{notes}\n"
+    seconds_total = round(time.perf_counter() - started, 1)
+    shown, checks = tables(scenarios), verdicts(scenarios)
+    data = {"quick": args.quick, "repeats": repeats, "seconds_total": seconds_total, "scenarios": scenarios}
+    command = "python -m benchmarks.overhead" + (" --quick" if args.quick else "")
+    paths = write_report(
+        "overhead", title="Parallel batch overhead: pocketflow vs raw asyncio.gather and upstream PocketFlow 0.0.3",
+        command=command, tables=shown, charts=charts(scenarios), data=data,
+        notes=notes(items, runs, repeats, args.quick), verdicts=checks,
     )
-    chart(scenarios, RESULTS / "overhead.png")
-    print(f"\nwrote {RESULTS}/overhead.{{json,md,png}} in {meta['seconds_total']}s")
+    print()
+    print(console_text(shown, checks))
+    print(f"\nwrote {paths.json}, {paths.markdown}, {paths.chart} in {seconds_total}s")
 
 
 if __name__ == "__main__":
