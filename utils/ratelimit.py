@@ -32,10 +32,6 @@ class _Pacer:
         self._next = start + units * self._seconds_per_unit
         return start
 
-    def restart_at(self, when: float) -> None:
-        """Hand out no turn before `when`."""
-        self._next = max(self._next, when)
-
     def adjust(self, units: float) -> None:
         """Correct an earlier reservation by `units` (negative gives budget back)."""
         self._next += units * self._seconds_per_unit
@@ -54,15 +50,8 @@ class RateLimiter:
         self._paused_until = 0.0
 
     def pause(self, seconds: float) -> None:
-        """Hold every caller back for `seconds` from now (the server asked us to slow down).
-
-        The pacers restart after the pause, so callers whose turn fell inside it are spaced out again rather
-        than all sent at once when it ends (which would trip the server's limit again).
-        """
+        """Hold every caller back for `seconds` from now (the server asked us to slow down)."""
         self._paused_until = max(self._paused_until, monotonic() + seconds)
-        for pacer in (self._requests, self._tokens):
-            if pacer is not None:
-                pacer.restart_at(self._paused_until)
 
     def settle_tokens(self, estimated: int, actual: int) -> None:
         """Replace a call's token estimate by the usage the server reported."""
@@ -73,18 +62,16 @@ class RateLimiter:
     async def slot(self, estimated_tokens: int) -> AsyncIterator[None]:
         """Hold one request slot: wait for a free slot, for any pause, then for the request's turn."""
         async with self._semaphore():
-            while True:
-                await self._wait_pause()
-                now = monotonic()
-                start = now
-                if self._requests is not None:
-                    start = max(start, self._requests.reserve(1, now))
-                if self._tokens is not None:
-                    start = max(start, self._tokens.reserve(estimated_tokens, now))
-                if start > now:
-                    await sleep(start - now)
-                if self._paused_until <= start:
-                    break  # no pause covers our turn; otherwise take a new turn after it
+            await self._wait_pause()
+            now = monotonic()
+            start = now
+            if self._requests is not None:
+                start = max(start, self._requests.reserve(1, now))
+            if self._tokens is not None:
+                start = max(start, self._tokens.reserve(estimated_tokens, now))
+            if start > now:
+                await sleep(start - now)
+            await self._wait_pause()
             yield
 
     def _semaphore(self) -> asyncio.Semaphore:
