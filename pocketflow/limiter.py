@@ -21,15 +21,23 @@ class Limiter:
         if not isinstance(capacity, int) or capacity < 1:
             raise FlowError(f"Limiter capacity must be a positive int, got {capacity!r}")
         self.capacity = capacity
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._slots = asyncio.Semaphore(capacity)
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        """The running loop's slots: a semaphore is bound to one loop, a Limiter may outlive it (asyncio.run twice)."""
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._loop, self._slots = loop, asyncio.Semaphore(self.capacity)
+        return self._slots
 
     async def acquire(self) -> None:
         """Wait for a free slot."""
-        await self._slots.acquire()
+        await self._semaphore().acquire()
 
     def release(self) -> None:
         """Give a slot back."""
-        self._slots.release()
+        self._semaphore().release()
 
     def __repr__(self) -> str:
         return f"Limiter({self.capacity})"

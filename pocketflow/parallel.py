@@ -70,7 +70,8 @@ class _Batch:
         limiter = self.limiter
         inherit = limiter is not None and holds(limiter)
         if limiter is not None:
-            cap = min(cap, limiter.capacity + int(inherit))
+            # An inherited slot is one of the capacity, so `capacity` workers can already use every slot.
+            cap = min(cap, limiter.capacity)
         try:
             async with asyncio.TaskGroup() as group:
                 spawned = 0
@@ -79,44 +80,55 @@ class _Batch:
                     spawned += 1
                     await asyncio.sleep(0)
         except BaseExceptionGroup as failure:
-            raise failure.exceptions[0] from None
-        return self.results
+            first = failure.exceptions[0]
+        else:
+            return self.results
+        # Raised outside the handler: `raise ... from None` would erase the item's own __cause__ and context.
+        raise first.cancel if isinstance(first, _ItemCancelled) else first
 
     async def _worker(self, acquire: bool) -> None:
         limiter = self.limiter if acquire else None
         if limiter is not None:
             mark_held(limiter)
+        task = asyncio.current_task()
+        assert task is not None
         pairs, fn, results, tracer = self.pairs, self.fn, self.results, self.tracer
         while True:
-            if limiter is not None and not await self._acquire(limiter):
+            if limiter is not None and not await self._acquire(limiter, task):
                 return
             try:
                 pair = next(pairs, None)
                 if pair is None:
-                    for waiter in self.waiting:
-                        waiter.cancel()
+                    self._stop_waiters()
                     return
                 index, item = pair
                 try:
                     results[index] = await fn(item)
                 except Exception as exc:
-                    self.failed += 1
-                    if not self.collect:
-                        self._report()
+                    if self._failed(index, exc):
                         raise
-                    results[index] = exc
-                if tracer is not None:
-                    self._report()
+                except asyncio.CancelledError as exc:
+                    if task.cancelling():
+                        raise  # the batch or its caller is stopping this worker
+                    # The item cancelled itself (say, it awaited a cancelled future). A TaskGroup ignores a
+                    # cancelled child, which would silently drop this worker's remaining items: fail instead.
+                    if self._failed(index, exc):
+                        raise _ItemCancelled(exc) from exc
+                else:
+                    if tracer is not None:
+                        self._report()
             finally:
                 if limiter is not None:
                     limiter.release()
 
-    async def _acquire(self, limiter: Limiter) -> bool:
-        """Wait for a slot unless the items run out first (the worker that finds them gone cancels waiters)."""
+    async def _acquire(self, limiter: Limiter, task: asyncio.Task[Any]) -> bool:
+        """Wait for a slot unless the items run out first; a worker that finds them gone stops the waiters.
+
+        Otherwise a finished batch would wait for slots it has no use for, behind other batches' items.
+        """
         if not length_hint(self.source):
+            self._stop_waiters()
             return False
-        task = asyncio.current_task()
-        assert task is not None
         self.waiting.add(task)
         try:
             await limiter.acquire()
@@ -124,10 +136,30 @@ class _Batch:
             self.waiting.discard(task)
         return True
 
+    def _stop_waiters(self) -> None:
+        for waiter in self.waiting:
+            waiter.cancel()
+
+    def _failed(self, index: int, exc: BaseException) -> bool:
+        """Count and report a failed item; when collecting, keep `exc` as its outcome. True: raise it."""
+        self.failed += 1
+        if self.collect:
+            self.results[index] = exc
+        self._report()
+        return not self.collect
+
     def _report(self) -> None:
         if self.tracer is not None:
             self.done += 1
             self.tracer.on_item_done(self.owner, self.done, self.failed, len(self.results))
+
+
+class _ItemCancelled(Exception):
+    """Carries an item's own CancelledError out of its worker, which a TaskGroup would otherwise ignore."""
+
+    def __init__(self, cancel: asyncio.CancelledError) -> None:
+        super().__init__("a batch item was cancelled from inside")
+        self.cancel = cancel
 
 
 def _call_exec(node: Node, item: Any, attempt: int) -> Any:
@@ -142,7 +174,8 @@ class AsyncParallelBatchNode(AsyncNode, BatchNode):
     `max_concurrency` caps items in flight; `limiter` shares a cap with other batches; `errors="collect"` puts
     each failing item's exception in its result slot instead of cancelling the batch; `executor` ("thread",
     "process" or an Executor) runs the node's synchronous `exec` off the event loop (on a copy of the node
-    without successors, which must be picklable for processes).
+    without successors, which must be picklable for processes); its sync `exec_fallback` then handles the
+    last failure, on the event loop.
     """
 
     def __init__(
@@ -172,6 +205,12 @@ class AsyncParallelBatchNode(AsyncNode, BatchNode):
             return None
         pool, stub = offload
         return await asyncio.get_running_loop().run_in_executor(pool, _call_exec, stub, prep_res, _RETRY.get())
+
+    async def exec_fallback_async(self, prep_res: Any, exc: Exception) -> Any:
+        """Upstream default (re-raise), unless executor= is set: then the sync exec's pair, exec_fallback, decides."""
+        if self.executor is None:
+            raise exc
+        return self.exec_fallback(prep_res, exc)
 
     async def _exec_async(self, items: Any) -> Any:
         batch = _Batch(self, partial(AsyncNode._exec_async, self), as_items(items), self.limiter, self.errors)

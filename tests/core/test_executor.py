@@ -74,3 +74,13 @@ def test_executor_with_overridden_exec_async_is_flow_error():
 
     with pytest.raises(pf.FlowError, match="override exec"):
         Wrong(executor="thread")
+
+
+async def test_offloaded_exec_failure_goes_to_the_sync_exec_fallback():
+    class Rescued(FlakyInWorker):
+        def exec_fallback(self, item, exc):
+            return ("fallback", item, self.cur_retry)
+
+    shared = {}
+    await Rescued(max_retries=2, executor="thread").run_async(shared)
+    assert shared["out"] == [("fallback", 2, 1), 1, 0]

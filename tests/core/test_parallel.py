@@ -299,3 +299,107 @@ async def test_parallel_flow_fails_fast_or_collects_outcomes():
     await Runs(start=Step(), errors="collect").run_async(shared)
     outcomes = shared["outcomes"]
     assert outcomes[:2] == ["done-0", "done-1"] and isinstance(outcomes[2], Boom) and outcomes[3] == "done-3"
+
+
+async def test_failure_keeps_the_items_own_cause_and_context():
+    async def work(node, item):
+        await asyncio.sleep(0)
+        try:
+            raise KeyError("root")
+        except KeyError as exc:
+            raise Boom("wrapped") from exc
+
+    with pytest.raises(Boom) as info:
+        await Batch(max_concurrency=2).run_async({"items": [0, 1], "work": work})
+    assert isinstance(info.value.__cause__, KeyError)
+    assert not isinstance(info.value.__context__, BaseExceptionGroup)
+
+
+async def test_item_cancelling_itself_fails_the_batch_instead_of_dropping_items():
+    async def work(node, item):
+        await asyncio.sleep(0)
+        if item == 1:
+            raise asyncio.CancelledError()  # as when an item awaits a future someone cancelled
+        return item
+
+    for bound in (None, 1):
+        with pytest.raises(asyncio.CancelledError):
+            await Batch(max_concurrency=bound).run_async({"items": list(range(4)), "work": work})
+        assert only_current_task_left()
+    shared = {"items": list(range(4)), "work": work}
+    await Batch(max_concurrency=1, errors="collect").run_async(shared)
+    assert shared["out"][::2] == [0, 2] and shared["out"][3] == 3
+    assert isinstance(shared["out"][1], asyncio.CancelledError)
+
+
+async def test_finished_batch_does_not_wait_for_a_slot_it_has_no_use_for():
+    # Two outsiders take the limiter's two slots as the batch frees them, while one of the batch's workers
+    # queues for a slot behind them; the batch's last item then finishes on its other worker.
+    limiter, release = pf.Limiter(2), asyncio.Event()
+    finish = [asyncio.Event() for _ in range(3)]
+    finish[2].set()
+
+    async def work(node, item):
+        await finish[item].wait()
+        return item
+
+    async def outsider():
+        await limiter.acquire()
+        await release.wait()
+        limiter.release()
+
+    async def turns(n=5):
+        for _ in range(n):
+            await asyncio.sleep(0)
+
+    shared = {"items": [0, 1, 2], "work": work}
+    batch = asyncio.create_task(Batch(max_concurrency=2, limiter=limiter).run_async(shared))
+    await turns()
+    outsiders = [asyncio.create_task(outsider())]
+    await turns()
+    finish[0].set()  # its slot goes to the first outsider; that worker queues again for item 2
+    await turns()
+    outsiders.append(asyncio.create_task(outsider()))
+    await turns()
+    finish[1].set()  # its slot goes to the queued worker, which runs item 2; the other worker queues
+    try:
+        async with asyncio.timeout(5):
+            await batch
+    finally:
+        release.set()
+        await asyncio.gather(*outsiders)
+    assert shared["out"] == [0, 1, 2]
+
+
+async def test_nested_batch_on_an_inherited_slot_spawns_at_most_capacity_workers():
+    peak_tasks = 0
+
+    class Count(Leaf):
+        async def exec_async(self, item):
+            nonlocal peak_tasks
+            peak_tasks = max(peak_tasks, len(asyncio.all_tasks()))
+            return await super().exec_async(item)
+
+    class One(pf.AsyncParallelBatchFlow):
+        async def prep_async(self, shared):
+            return [{"n": 10}]
+
+    limiter = pf.Limiter(2)
+    await One(start=Count(limiter=limiter), limiter=limiter).run_async({"gauge": InFlight()})
+    assert peak_tasks <= 1 + 1 + 2  # caller, the outer run's worker, `capacity` inner workers
+
+
+def test_limiter_works_across_event_loops():
+    limiter = pf.Limiter(1)
+
+    async def work(node, item):
+        await asyncio.sleep(0)
+        return item
+
+    async def contend():  # two batches, so one waits for the other's slot
+        shared = [{"items": [1, 2], "work": work} for _ in range(2)]
+        await asyncio.gather(*(Batch(limiter=limiter).run_async(s) for s in shared))
+        return [s["out"] for s in shared]
+
+    for _ in range(2):
+        assert asyncio.run(contend()) == [[1, 2], [1, 2]]
