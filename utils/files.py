@@ -20,7 +20,7 @@ __all__ = ["read_text", "read_bytes", "write_text_atomic", "write_bytes_atomic",
 
 _UNSAFE_CHARS = re.compile(r"[^\w.\- ]+")
 _DOT_RUNS = re.compile(r"\.{2,}")
-_MAX_NAME_CHARS = 200
+_MAX_NAME_BYTES = 200  # file systems cap a name at 255 bytes; leave room for suffixes and temp-file decoration
 
 
 async def read_text(path: str | os.PathLike[str]) -> str:
@@ -73,8 +73,10 @@ def safe_filename(word: str) -> str:
 
     Path separators and other unusual characters become "_", runs of dots
     collapse to one, leading/trailing dots and spaces are stripped (no hidden
-    files, no ".."), and the result is never empty.
+    files, no ".."), the result is never empty, and it is cut to a length in
+    UTF-8 bytes, since that is what the file system limits (not characters).
     """
     name = _UNSAFE_CHARS.sub("_", word)
     name = _DOT_RUNS.sub(".", name).strip(". ")
-    return name[:_MAX_NAME_CHARS].rstrip(". ") or "_"
+    name = name.encode("utf-8")[:_MAX_NAME_BYTES].decode("utf-8", "ignore")  # never split a character
+    return name.rstrip(". ") or "_"

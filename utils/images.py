@@ -138,16 +138,14 @@ def _is_empty(name: str) -> bool:
 
 
 def _normalize_mode(im: Image.Image) -> Image.Image:
-    """RGB or RGBA, keeping any alpha or palette transparency; drop ICC profiles that no longer match."""
+    """RGB or RGBA, keeping alpha, palette or colour-key transparency; drop ICC profiles that no longer match."""
     source_mode = im.mode
     if source_mode.startswith("I;16"):
         im = _scale_16_to_8(im)
-    if im.mode in ("RGB", "RGBA"):
-        out = im
-    elif im.has_transparency_data:
-        out = im.convert("RGBA")
+    if im.has_transparency_data:  # includes an RGB colour key (tRNS), which no filter output would still match
+        out = im if im.mode == "RGBA" else im.convert("RGBA")
     else:
-        out = im.convert("RGB")
+        out = im if im.mode == "RGB" else im.convert("RGB")
     if source_mode not in _RGB_SOURCE_MODES:
         out.info.pop("icc_profile", None)
     return out

@@ -86,3 +86,9 @@ def test_safe_filename_is_one_harmless_component(word: str, tmp_path: Path) -> N
     assert name and "/" not in name and "\\" not in name and ".." not in name
     assert not name.startswith(".") and len(name) <= 200
     assert (tmp_path / name).resolve().parent == tmp_path.resolve()
+
+
+def test_safe_filename_limits_bytes_not_characters(tmp_path: Path) -> None:
+    name = safe_filename("日本語" * 100)  # 200 characters would be 600 bytes: too long for any file system
+    assert name == "日本語" * 22 and len(name.encode("utf-8")) <= 200
+    (tmp_path / f"{name}_grayscale.png").write_bytes(b"")

@@ -71,6 +71,16 @@ def test_palette_with_transparency_becomes_rgba(tmp_path: Path, suffix: str) -> 
     assert pixels(img)[2] == (0, 0, 255, 255)
 
 
+def test_rgb_colour_key_becomes_alpha(tmp_path: Path) -> None:
+    """An RGB PNG with a tRNS colour key: left as RGB, the key would outlive any filter and mark the wrong pixels."""
+    img = Image.new("RGB", (3, 1), (255, 0, 0))
+    img.putpixel((0, 0), (0, 0, 255))
+    img.save(tmp_path / "key.png", transparency=(0, 0, 255))
+    loaded = load_image(tmp_path / "key.png")
+    assert loaded.mode == "RGBA" and "transparency" not in loaded.info
+    assert pixels(loaded) == [(0, 0, 255, 0), (255, 0, 0, 255), (255, 0, 0, 255)]
+
+
 def test_cmyk_jpeg_becomes_rgb_and_drops_its_cmyk_profile(tmp_path: Path) -> None:
     Image.new("CMYK", (8, 8), (0, 255, 255, 0)).save(tmp_path / "c.jpg", icc_profile=b"not-an-rgb-profile")
     with Image.open(tmp_path / "c.jpg") as raw:
