@@ -5,7 +5,7 @@ Run: python -m benchmarks.image_filters [--quick] [--images N]. Writes benchmark
 
 Inputs are the app's sample photos scaled up to about 12 megapixels (JPEG, written once to benchmarks/.cache/),
 copied to N distinct files. Every mode does the same work with the same code (utils.images load/save, the app's
-filters, JPEG quality 90) and must write byte-identical outputs; only the scheduling differs:
+filters and output plan, JPEG quality 90) and must write byte-identical outputs; only the scheduling differs:
   sequential     a plain loop: load, then each filter applied and saved, one image after another;
   asyncio only   PocketFlow's parallel batch flow example shape (an AsyncParallelBatchFlow running
                  Load -> Filter -> Save async nodes per image), Pillow called directly in async code, no sleeps;
@@ -29,7 +29,6 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
-from itertools import repeat
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,8 @@ from typing import Any
 from PIL import Image
 
 from apps.image_filters import FilterSpec, Settings, build_flow, parse_filter_specs
-from apps.image_filters.inputs import SAMPLES
+from apps.image_filters.inputs import SAMPLES, find_images
+from apps.image_filters.plan import Job, Output, plan_jobs
 from benchmarks.report import Bars, Table, Verdict, console_text, write_report
 from pocketflow import AsyncFlow, AsyncNode, AsyncParallelBatchFlow
 from utils.images import load_image, save_image
@@ -74,7 +74,7 @@ class ModeResult:
 def scaled_samples(megapixels: float, cache: Path) -> list[Path]:
     """The sample photos scaled (Lanczos) to about `megapixels`, as JPEG; made once, then reused from `cache`."""
     folder = cache / f"images-{megapixels:g}mp"
-    sources = sorted(p for p in SAMPLES.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
+    sources = find_images([SAMPLES])
     targets = [folder / f"{source.stem}.jpg" for source in sources]
     for source, target in zip(sources, targets):
         if not target.exists():
@@ -97,29 +97,29 @@ def prepare_inputs(count: int, folder: Path, megapixels: float = MEGAPIXELS, cac
     return paths
 
 
-def output_path(out_dir: Path, source: Path, spec: FilterSpec) -> Path:
-    """The app's naming, `<stem>_<filter label><ext>`, so every mode's outputs can be compared file by file."""
-    return out_dir / f"{source.stem}_{spec.label}{source.suffix.lower()}"
+def plan(paths: list[Path], out_dir: Path, specs: Sequence[FilterSpec]) -> list[Job]:
+    """The app's own output plan (names `<stem>_<filter label><ext>`), so every mode's files compare one to one."""
+    return plan_jobs(paths, specs, out_dir, overwrite=True)
 
 
 # ------------------------------------------------------------------------------------------------ the modes
 
 
-def process_image(source: Path, out_dir: Path, specs: Sequence[FilterSpec]) -> None:
+def process_image(job: Job) -> None:
     """Load once, then apply and save each filter; the unit of work of the sequential and process-pool modes."""
-    image = load_image(source)
-    for spec in specs:
-        save_image(spec(image), output_path(out_dir, source, spec), quality=QUALITY)
+    image = load_image(job.source)
+    for out in job.outputs:
+        save_image(out.spec(image), out.path, quality=QUALITY)
 
 
 def run_sequential(paths: list[Path], out_dir: Path, specs: Sequence[FilterSpec]) -> None:
-    for path in paths:
-        process_image(path, out_dir, specs)
+    for job in plan(paths, out_dir, specs):
+        process_image(job)
 
 
 def run_process_pool(paths: list[Path], out_dir: Path, specs: Sequence[FilterSpec]) -> None:
     with ProcessPoolExecutor(os.cpu_count()) as pool:
-        list(pool.map(process_image, paths, repeat(out_dir), repeat(specs)))
+        list(pool.map(process_image, plan(paths, out_dir, specs)))
 
 
 # The asyncio-only shape: async nodes that call Pillow directly, so each call blocks the event loop.
@@ -127,7 +127,8 @@ def run_process_pool(paths: list[Path], out_dir: Path, specs: Sequence[FilterSpe
 
 class LoadNode(AsyncNode):
     async def prep_async(self, shared: Any) -> Path:
-        return Path(self.params["path"])
+        job: Job = self.params["job"]
+        return job.source
 
     async def exec_async(self, path: Path) -> Image.Image:
         return load_image(path)
@@ -137,12 +138,13 @@ class LoadNode(AsyncNode):
 
 
 class FilterNode(AsyncNode):
-    async def prep_async(self, shared: Any) -> tuple[Image.Image, Sequence[FilterSpec]]:
-        return shared["image"], shared["specs"]
+    async def prep_async(self, shared: Any) -> tuple[Image.Image, tuple[Output, ...]]:
+        job: Job = self.params["job"]
+        return shared["image"], job.outputs
 
-    async def exec_async(self, prep_res: tuple[Image.Image, Sequence[FilterSpec]]) -> list[Image.Image]:
-        image, specs = prep_res
-        return [spec(image) for spec in specs]
+    async def exec_async(self, prep_res: tuple[Image.Image, tuple[Output, ...]]) -> list[Image.Image]:
+        image, outputs = prep_res
+        return [out.spec(image) for out in outputs]
 
     async def post_async(self, shared: Any, prep_res: Any, filtered: list[Image.Image]) -> None:
         shared["filtered"] = filtered
@@ -150,9 +152,8 @@ class FilterNode(AsyncNode):
 
 class SaveNode(AsyncNode):
     async def prep_async(self, shared: Any) -> list[tuple[Image.Image, Path]]:
-        source = Path(self.params["path"])
-        return [(image, output_path(shared["out_dir"], source, spec))
-                for image, spec in zip(shared["filtered"], shared["specs"])]  # fmt: skip
+        job: Job = self.params["job"]
+        return [(image, out.path) for image, out in zip(shared["filtered"], job.outputs)]
 
     async def exec_async(self, pairs: list[tuple[Image.Image, Path]]) -> None:
         for image, path in pairs:
@@ -162,15 +163,15 @@ class SaveNode(AsyncNode):
 class AllImages(AsyncParallelBatchFlow):
     """One Load -> Filter -> Save run per image, all started "in parallel" on one event loop."""
 
-    async def prep_async(self, shared: Any) -> list[dict[str, str]]:
-        return [{"path": str(path)} for path in shared["paths"]]
+    async def prep_async(self, shared: Any) -> list[dict[str, Job]]:
+        return [{"job": job} for job in shared["jobs"]]
 
 
 def run_asyncio_only(paths: list[Path], out_dir: Path, specs: Sequence[FilterSpec]) -> None:
     load = LoadNode()
     load >> FilterNode() >> SaveNode()
     flow = AsyncFlow(start=AllImages(load, isolate=True))
-    asyncio.run(flow.run_async({"paths": paths, "out_dir": out_dir, "specs": specs}))
+    asyncio.run(flow.run_async({"jobs": plan(paths, out_dir, specs)}))
 
 
 def run_app(paths: list[Path], out_dir: Path, specs: Sequence[FilterSpec]) -> None:

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 import tracemalloc
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -89,17 +89,17 @@ async def echo_yield(item: int) -> int:
     return item
 
 
-def measure(make_run: Callable[[], Awaitable[Any]], repeats: int) -> dict[str, float]:
+def measure(make_run: Callable[[], Coroutine[Any, Any, Any]], repeats: int) -> dict[str, float]:
     """Best wall time over `repeats` runs, then one more run under tracemalloc for the peak allocation."""
     best = float("inf")
     for _ in range(repeats):
         gc.collect()
         start = time.perf_counter()
-        asyncio.run(make_run())  # type: ignore[arg-type]
+        asyncio.run(make_run())
         best = min(best, time.perf_counter() - start)
     gc.collect()
     tracemalloc.start()
-    asyncio.run(make_run())  # type: ignore[arg-type]
+    asyncio.run(make_run())
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     return {"seconds": best, "peak_bytes": float(peak)}
@@ -112,7 +112,7 @@ def node_scenario(up: ModuleType, n: int, yields: bool, repeats: int) -> dict[st
     async def gather() -> None:
         await asyncio.gather(*(coro(i) for i in items))
 
-    def run(lib: ModuleType, **options: Any) -> Callable[[], Awaitable[Any]]:
+    def run(lib: ModuleType, **options: Any) -> Callable[[], Coroutine[Any, Any, Any]]:
         return lambda: batch_node(lib, items, yields, **options).run_async({})
 
     variants = {
@@ -127,7 +127,7 @@ def node_scenario(up: ModuleType, n: int, yields: bool, repeats: int) -> dict[st
 def flow_scenario(up: ModuleType, n: int, repeats: int) -> dict[str, dict[str, float]]:
     runs = [{"i": i} for i in range(n)]
 
-    def run(lib: ModuleType, **options: Any) -> Callable[[], Awaitable[Any]]:
+    def run(lib: ModuleType, **options: Any) -> Callable[[], Coroutine[Any, Any, Any]]:
         return lambda: batch_flow(lib, runs, **options).run_async({"out": {}})
 
     variants = {

@@ -233,10 +233,7 @@ def short_prompts(count: int) -> list[str]:
     prose = [line for line in text.splitlines() if line and line[0].isalpha()]
     sentences = [s.strip() + "." for line in prose for s in line.split(". ") if len(s) > 40]
     names = [language.name for language in DEFAULT_LANGUAGES]
-    return [
-        f"Target language: {names[i % len(names)]}\n<document>\n{sentences[i % len(sentences)]}\n</document>"
-        for i in range(count)
-    ]
+    return [build_prompt(sentences[i % len(sentences)], names[i % len(names)])[1] for i in range(count)]
 
 
 class ScaleBatch(AsyncParallelBatchNode):
@@ -252,15 +249,19 @@ class ScaleBatch(AsyncParallelBatchNode):
         shared["results"] = exec_res
 
 
+def burst_allowance(rpm: int, window: float) -> int:
+    """Requests the server admits per sliding `window` at `rpm` (at least one)."""
+    return max(1, round(rpm / 60 * window))
+
+
 def rate_limit_floor(requests: int, rpm: int, window: float) -> float:
-    """Earliest the server can have admitted `requests` requests: it admits `rpm/60 * window` per sliding window,
+    """Earliest the server can have admitted `requests` requests: it admits a burst allowance per sliding window,
     so request k (0-based) waits for window number k // burst, and the last one starts at that window's opening."""
-    burst = max(1, round(rpm / 60 * window))
-    return (requests - 1) // burst * window
+    return (requests - 1) // burst_allowance(rpm, window) * window
 
 
 async def scale_run(plan: Plan) -> tuple[ScaleResult, dict[str, Any]]:
-    burst = max(1, round(plan.scale_rpm / 60 * SCALE_WINDOW))
+    burst = burst_allowance(plan.scale_rpm, SCALE_WINDOW)
     faults = Faults(rate_limit=SCALE_INJECTED_429, retry_after=SCALE_RETRY_AFTER)
     server = LLMServer(ttft=TTFT, tokens_per_second=60, jitter=JITTER, seed=7, faults=faults, rpm=burst,
                        rpm_window=SCALE_WINDOW)  # fmt: skip
@@ -352,7 +353,7 @@ def verdicts(long_results: Sequence[ModeResult], scale: ScaleResult) -> list[Ver
 
 
 def notes(plan: Plan, quick: bool) -> list[str]:
-    burst = max(1, round(plan.scale_rpm / 60 * SCALE_WINDOW))
+    burst = burst_allowance(plan.scale_rpm, SCALE_WINDOW)
     return [
         f"Latency model of the loopback server: {TTFT} s to first token + output tokens / {plan.tps:g} tokens/s per "
         f"request, times a uniform jitter of +-{JITTER:.0%}. A realistic model streams ~60 tokens/s; this run uses "

@@ -12,6 +12,7 @@ e.g. `blur:radius=4` or `resize:width=800:height=600`; specs are comma-separated
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from PIL import Image, ImageFilter, ImageOps
 __all__ = ["FilterSpecError", "Param", "Filter", "FilterSpec", "FILTERS", "parse_filter_specs", "describe_filters"]
 
 _SEPIA = (0.393, 0.769, 0.189, 0, 0.349, 0.686, 0.168, 0, 0.272, 0.534, 0.131, 0)
+_MAX_RADIUS = 100  # pixels, for blur and sharpen
+_MAX_SIDE = 20000  # pixels, for resize and thumbnail
 
 
 class FilterSpecError(ValueError):
@@ -157,13 +160,14 @@ def _fmt(value: float | bool | None) -> str:
     return str(value)
 
 
-def _on_colour(op: Callable[[Image.Image], Image.Image]) -> Callable[[Image.Image], Image.Image]:
-    """Apply `op` to the RGB bands and keep the original alpha band untouched."""
+def _on_colour(op: Callable[..., Image.Image]) -> Callable[..., Image.Image]:
+    """Make `op(rgb, **params)` a filter that works on the RGB bands and puts the original alpha back."""
 
-    def apply(img: Image.Image) -> Image.Image:
+    @functools.wraps(op)
+    def apply(img: Image.Image, **params: Any) -> Image.Image:
         if img.mode != "RGBA":
-            return op(img)
-        out = op(img.convert("RGB"))
+            return op(img, **params)
+        out = op(img.convert("RGB"), **params)
         out.putalpha(img.getchannel("A"))
         return out
 
@@ -184,28 +188,31 @@ def blur(img: Image.Image, radius: float) -> Image.Image:
     return img.filter(kernel)
 
 
-def sepia(img: Image.Image) -> Image.Image:
-    return _on_colour(lambda rgb: rgb.convert("RGB", _SEPIA))(img)
+@_on_colour
+def sepia(rgb: Image.Image) -> Image.Image:
+    return rgb.convert("RGB", _SEPIA)
 
 
-def sharpen(img: Image.Image, radius: float, percent: int, threshold: int) -> Image.Image:
-    return _on_colour(lambda rgb: rgb.filter(ImageFilter.UnsharpMask(radius, percent, threshold)))(img)
+@_on_colour
+def sharpen(rgb: Image.Image, radius: float, percent: int, threshold: int) -> Image.Image:
+    return rgb.filter(ImageFilter.UnsharpMask(radius, percent, threshold))
 
 
 def _kernel(kernel: type[ImageFilter.BuiltinFilter]) -> Callable[[Image.Image], Image.Image]:
-    return lambda img: _on_colour(lambda rgb: rgb.filter(kernel))(img)
+    return _on_colour(lambda rgb: rgb.filter(kernel))
 
 
-def invert(img: Image.Image) -> Image.Image:
-    return _on_colour(ImageOps.invert)(img)
+invert = _on_colour(ImageOps.invert)
 
 
-def posterize(img: Image.Image, bits: int) -> Image.Image:
-    return _on_colour(lambda rgb: ImageOps.posterize(rgb, bits))(img)
+@_on_colour
+def posterize(rgb: Image.Image, bits: int) -> Image.Image:
+    return ImageOps.posterize(rgb, bits)
 
 
-def autocontrast(img: Image.Image, cutoff: float) -> Image.Image:
-    return _on_colour(lambda rgb: ImageOps.autocontrast(rgb, cutoff=cutoff))(img)
+@_on_colour
+def autocontrast(rgb: Image.Image, cutoff: float) -> Image.Image:
+    return ImageOps.autocontrast(rgb, cutoff=cutoff)
 
 
 def resize(img: Image.Image, width: int, height: int) -> Image.Image:
@@ -230,14 +237,14 @@ def _need_a_size(values: Mapping[str, Any]) -> str | None:
 
 _FILTERS = [
     Filter("grayscale", "shades of grey (alpha kept)", grayscale),
-    Filter("blur", "Gaussian blur", blur, (Param("radius", float, 2.0, "blur radius in pixels", 0, 100),)),
+    Filter("blur", "Gaussian blur", blur, (Param("radius", float, 2.0, "blur radius in pixels", 0, _MAX_RADIUS),)),
     Filter("sepia", "warm brown old-photo tone", sepia),
     Filter(
         "sharpen",
         "unsharp mask",
         sharpen,
         (
-            Param("radius", float, 2.0, "radius of the blur it subtracts, in pixels", 0, 100),
+            Param("radius", float, 2.0, "radius of the blur it subtracts, in pixels", 0, _MAX_RADIUS),
             Param("percent", int, 150, "strength in percent", 0, 1000),
             Param("threshold", int, 3, "minimum brightness change to sharpen", 0, 255),
         ),
@@ -258,8 +265,8 @@ _FILTERS = [
         "scale to a size; a missing side follows the aspect ratio",
         resize,
         (
-            Param("width", int, 0, "width in pixels (0 = from height)", 0, 20000),
-            Param("height", int, 0, "height in pixels (0 = from width)", 0, 20000),
+            Param("width", int, 0, "width in pixels (0 = from height)", 0, _MAX_SIDE),
+            Param("height", int, 0, "height in pixels (0 = from width)", 0, _MAX_SIDE),
         ),
         check=_need_a_size,
     ),
@@ -267,7 +274,7 @@ _FILTERS = [
         "thumbnail",
         "shrink to fit a square, keeping the aspect ratio (never enlarges)",
         thumbnail,
-        (Param("size", int, 256, "maximum width and height in pixels", 1, 20000),),
+        (Param("size", int, 256, "maximum width and height in pixels", 1, _MAX_SIDE),),
     ),
     Filter(
         "rotate",
