@@ -77,9 +77,14 @@ def _dotenv() -> dict[str, str | None]:
 
 def resolve_provider(provider: str | None = None) -> str:
     """The provider a call would use: argument, configure(), LLM_PROVIDER, else the first one with credentials."""
-    chosen = provider or _overrides.get("provider") or env("LLM_PROVIDER")
-    if chosen:
-        return _check_provider(str(chosen), "LLM_PROVIDER")
+    named = (
+        (provider, "the provider argument"),
+        (_overrides.get("provider"), "configure(provider=...)"),
+        (env("LLM_PROVIDER"), "LLM_PROVIDER"),
+    )
+    for chosen, source in named:
+        if chosen:
+            return _check_provider(str(chosen), source)
     if env("OPENAI_API_KEY") or env("OPENAI_BASE_URL"):
         chosen, why = "openai", "OPENAI_API_KEY or OPENAI_BASE_URL is set"
     elif env("ANTHROPIC_API_KEY"):

@@ -10,6 +10,7 @@ import asyncio
 import email.utils
 import logging
 import time
+import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -192,8 +193,7 @@ def _client(provider: Provider, config: Settings) -> Any:
     aclose_clients(); entries of loops closed some other way are dropped here.
     """
     loop = asyncio.get_running_loop()
-    for stale in [other for other in _clients if other.is_closed()]:
-        del _clients[stale]
+    _forget_closed_loops()
     loop_clients = _clients.get(loop)
     if loop_clients is None:
         loop_clients = _clients[loop] = _LoopClients({})
@@ -203,6 +203,11 @@ def _client(provider: Provider, config: Settings) -> Any:
     if client is None:
         client = loop_clients.clients[key] = provider.make_client(config)
     return client
+
+
+def _forget_closed_loops() -> None:
+    for stale in [loop for loop in _clients if loop.is_closed()]:
+        del _clients[stale]
 
 
 async def _close_at_loop_end(loop_clients: _LoopClients) -> None:
@@ -219,8 +224,7 @@ async def aclose_clients() -> None:
     """Close the SDK clients of the running loop (and forget those of closed loops); later calls open new ones."""
     loop = asyncio.get_running_loop()
     loop_clients = _clients.pop(loop, None)
-    for stale in [other for other in _clients if other.is_closed()]:
-        del _clients[stale]
+    _forget_closed_loops()
     if loop_clients is not None and loop_clients.closer is not None:
         loop_clients.closer.cancel()
         await asyncio.gather(loop_clients.closer, return_exceptions=True)
@@ -237,9 +241,8 @@ async def _send_with_retries(provider: Provider, config: Settings, request: Requ
     limiter = limiter_for(
         config.provider, config.model, max_concurrency=config.max_concurrency, rpm=config.rpm, tpm=config.tpm
     )
-    estimated = estimate_tokens(m["content"] for m in request.messages) + (request.max_tokens or DEFAULT_MAX_TOKENS)
-    if request.system:
-        estimated += estimate_tokens([request.system])
+    prompt_text = (request.system or "") + "".join(m["content"] for m in request.messages)
+    estimated = estimate_tokens(prompt_text) + (request.max_tokens or DEFAULT_MAX_TOKENS)
     retries = 0
 
     def is_retryable(exc: BaseException) -> bool:
@@ -341,7 +344,7 @@ def _describe(exc: BaseException | None, provider: Provider) -> str:
 
 def _typed_error(exc: Exception, provider: Provider, config: Settings, *, attempts: int) -> LLMError:
     """Turn an SDK error into our typed error; the server's text is included only with the key redacted."""
-    url = config.base_url or provider.default_base_url
+    url = _without_credentials(config.base_url or provider.default_base_url)
     where = f"{config.provider}/{config.model} at {url}"
     if isinstance(exc, provider.connection_error):
         if isinstance(exc, provider.timeout_error):
@@ -368,20 +371,26 @@ def _typed_error(exc: Exception, provider: Provider, config: Settings, *, attemp
             f"{where} still rate limited (HTTP 429) after {attempts} attempt(s): "
             "lower LLM_MAX_CONCURRENCY or set LLM_RPM / LLM_TPM"
         )
-    detail = _redact(_server_message(exc), config.api_key)
+    detail = _server_message(exc, config.api_key)
     if _is_retryable_status(status):
         return LLMServerError(f"{where} kept failing (HTTP {status}) after {attempts} attempt(s): {detail}", status=status)
     return LLMBadRequestError(f"{where} refused the request (HTTP {status}): {detail}", status=status)
 
 
-def _server_message(exc: Exception) -> str:
+def _without_credentials(url: str) -> str:
+    """`url` minus a `user:password@` part (some proxies take one), which must not reach an error message."""
+    parts = urllib.parse.urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+
+
+def _server_message(exc: Exception, secret: str | None) -> str:
+    """The server's own explanation, shortened, with `secret` redacted first (so a cut cannot leave half a key)."""
     body = getattr(exc, "body", None)
-    if isinstance(body, dict):
-        error = body.get("error", body)
-        if isinstance(error, dict) and isinstance(error.get("message"), str):
-            return str(error["message"])[:300]
-    return str(getattr(exc, "message", exc))[:300]
-
-
-def _redact(text: str, secret: str | None) -> str:
-    return text.replace(secret, "***") if secret else text
+    error = body.get("error", body) if isinstance(body, dict) else None
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        text = str(error["message"])
+    else:
+        text = str(getattr(exc, "message", exc))
+    return (text.replace(secret, "***") if secret else text)[:300]

@@ -103,6 +103,12 @@ def test_bad_settings_are_named(monkeypatch: pytest.MonkeyPatch, variable: str, 
         config.settings()
 
 
+def test_unknown_provider_argument_is_blamed_on_the_argument(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LLM_PROVIDER", "openai")
+    with pytest.raises(LLMConfigError, match="'gemini' from the provider argument"):
+        resolve_provider("gemini")
+
+
 def test_configure_rejects_unknown_provider() -> None:
     with pytest.raises(LLMConfigError, match="configure"):
         configure(provider="nope")

@@ -247,6 +247,25 @@ async def test_bad_request_carries_server_message_redacted(openai_env: pytest.Mo
     assert route.call_count == 1
 
 
+async def test_long_server_message_is_redacted_before_it_is_cut(openai_env: pytest.MonkeyPatch, mock: Any) -> None:
+    """The message is shortened to 300 characters; a key crossing that cut must not leave its first half behind."""
+    mock.post(f"{OPENAI_URL}/chat/completions").respond(400, json=error_body("x" * 290 + SECRET))
+    with pytest.raises(LLMBadRequestError) as caught:
+        await call_llm_async("x")
+    assert SECRET[:10] not in str(caught.value) and "***" in str(caught.value)
+
+
+async def test_credentials_in_the_base_url_stay_out_of_errors(
+    clean_llm_env: pytest.MonkeyPatch, mock: Any
+) -> None:
+    clean_llm_env.setenv("OPENAI_BASE_URL", f"http://proxy-user:{SECRET}@llm.test/v1")
+    clean_llm_env.setenv("LLM_MAX_RETRIES", "0")
+    mock.post(f"{OPENAI_URL}/chat/completions").mock(side_effect=httpx.ConnectError("refused"))
+    with pytest.raises(LLMConnectionError) as caught:
+        await call_llm_async("x")
+    assert caught.value.url == OPENAI_URL and SECRET not in str(caught.value)
+
+
 # --- retries ----------------------------------------------------------------------------------------------------
 
 
