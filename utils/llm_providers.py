@@ -5,7 +5,7 @@ with max_retries=0 so that utils.llm's tenacity loop is the only retry layer).
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -179,12 +179,13 @@ def offline_reply(messages: Sequence[Message]) -> Reply:
         text = f"[offline] {first_line[:80]}"
     return Reply(
         text=text,
-        input_tokens=estimate_tokens(m["content"] for m in messages),
-        output_tokens=estimate_tokens([text]),
+        input_tokens=estimate_tokens("".join(m["content"] for m in messages)),
+        output_tokens=estimate_tokens(text),
         truncated=False,
     )
 
 
-def estimate_tokens(texts: Iterable[object]) -> int:
-    """About four characters per token: good enough to budget tokens per minute before the server counts them."""
-    return sum(len(str(text)) for text in texts) // 4 + 1
+def estimate_tokens(text: str) -> int:
+    """About four characters per token, rounded up: good enough for chunk budgets and tokens-per-minute pacing
+    before a server counts them (the one estimate shared by utils.llm, the loopback server and apps)."""
+    return (len(text) + 3) // 4

@@ -33,6 +33,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
+from utils.llm_providers import estimate_tokens
 from utils.pseudo import parse_translation_request, pseudo_localize
 
 __all__ = ["LLMServer", "Faults", "ServerStats"]
@@ -131,8 +132,9 @@ class _CountingServer(web.Server):
         self._owner.stats.open_connections -= 1
 
 
-def _estimate_tokens(text: str) -> int:
-    return max(1, math.ceil(len(text) / 4))
+def _count_tokens(text: str) -> int:
+    """What the server reports as usage: the shared estimate, but never 0 (real APIs count at least one)."""
+    return max(1, estimate_tokens(text))
 
 
 def _text_of(content: Any) -> str:
@@ -360,9 +362,9 @@ class LLMServer:
         truncated = False
         if self._trigger("truncate"):
             text, truncated = text[: len(text) // 2], True
-        if isinstance(max_tokens, int) and _estimate_tokens(text) > max_tokens:
+        if isinstance(max_tokens, int) and _count_tokens(text) > max_tokens:
             text, truncated = text[: max(0, max_tokens) * 4], True
-        input_tokens, output_tokens = _estimate_tokens(prompt), _estimate_tokens(text)
+        input_tokens, output_tokens = _count_tokens(prompt), _count_tokens(text)
 
         await asyncio.sleep(self._latency(output_tokens))
 

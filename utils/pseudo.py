@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["parse_translation_request", "pseudo_localize", "language_tag"]
+__all__ = ["front_matter_end", "language_tag", "parse_translation_request", "pseudo_localize"]
 
 _LANGUAGE_LINE = re.compile(r"^\s*target language:\s*(.*?)\s*$", re.IGNORECASE)
 
@@ -185,8 +185,11 @@ def _split_container(line: str) -> tuple[str, str, bool]:
     return line[:end], line[end:], list_item
 
 
-def _front_matter_end(lines: list[str]) -> int:
-    """Index of the closing front matter delimiter, or -1 if the document has no front matter."""
+def front_matter_end(lines: list[str]) -> int:
+    """Index of the closing front matter delimiter (`---`/`...` for YAML, `+++` for TOML), or -1 if there is none.
+
+    Lines may keep their line endings; apps.translate's chunker shares this so both agree on what is metadata.
+    """
     if not lines or not (m := _FRONT_MATTER_OPEN.match(lines[0])):
         return -1
     closers = ("---", "...") if m.group(1) == "---" else ("+++",)
@@ -209,7 +212,7 @@ class _Classifier:
         self.previous_blank = True
 
     def run(self) -> list[_Line]:
-        front_end = _front_matter_end(self.lines)
+        front_end = front_matter_end(self.lines)
         result: list[_Line] = []
         for index, line in enumerate(self.lines):
             if index <= front_end:

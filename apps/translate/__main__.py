@@ -19,7 +19,7 @@ from apps.translate.flow import create_translate_flow
 from apps.translate.jobs import DEFAULT_CHUNK_TOKENS, InputError, Job, TranslateSettings
 from apps.translate.languages import DEFAULT_LANGUAGES, UnknownLanguageError, parse_languages
 from apps.translate.report import BarProgress, plan_text, summary_table, usage_line
-from utils.config import PROVIDERS
+from utils.config import PROVIDERS, env
 from utils.llm import (
     LLMConfigError,
     LLMError,
@@ -80,14 +80,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def settings_from(args: argparse.Namespace) -> TranslateSettings:
     """Check the arguments against the file system and the language table; raises UsageError."""
-    files: list[Path] = []
+    files: dict[Path, Path] = {}  # resolved -> as given: one file named twice is translated once
     for name in args.files:
         path = Path(name)
         if not path.is_file():
             raise UsageError(f"input file not found: {name}")
-        if path.resolve() not in [f.resolve() for f in files]:
-            files.append(path)
-    names = [path.name for path in files]
+        files.setdefault(path.resolve(), path)
+    names = [path.name for path in files.values()]
     if clash := next((name for name in names if names.count(name) > 1), None):
         raise UsageError(f"two inputs are named {clash}; their translations would overwrite each other")
     try:
@@ -97,7 +96,7 @@ def settings_from(args: argparse.Namespace) -> TranslateSettings:
     if args.chunk_tokens < 16:
         raise UsageError("--chunk-tokens must be at least 16")
     return TranslateSettings(
-        files=tuple(files),
+        files=tuple(files.values()),
         languages=tuple(languages),
         out_dir=Path(args.out),
         provider=args.provider,
@@ -134,7 +133,7 @@ async def run(args: argparse.Namespace) -> int:
     except (UsageError, LLMConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    if provider == "offline" and settings.provider is None:
+    if provider == "offline" and settings.provider is None and not env("LLM_PROVIDER"):  # chosen for lack of a key
         print(
             "note: no LLM provider configured, so the offline provider pseudo-localizes instead of translating "
             "(set OPENAI_API_KEY or ANTHROPIC_API_KEY for real translations)",

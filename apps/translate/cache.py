@@ -44,7 +44,10 @@ class TranslationCache:
             raise CacheError(f"cannot open the translation cache {self.path}: {exc}") from exc
 
     def get(self, key: str) -> str | None:
-        row = self._db.execute("SELECT translation FROM chunks WHERE key = ?", (key,)).fetchone()
+        try:
+            row = self._db.execute("SELECT translation FROM chunks WHERE key = ?", (key,)).fetchone()
+        except sqlite3.Error as exc:
+            raise CacheError(f"cannot read the translation cache {self.path}: {exc}") from exc
         return None if row is None else str(row[0])
 
     def put(self, key: str, translation: str) -> None:

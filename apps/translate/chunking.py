@@ -14,6 +14,11 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from utils.llm_providers import estimate_tokens
+from utils.pseudo import front_matter_end
+
+__all__ = ["Segment", "estimate_tokens", "reassemble", "split_lines", "split_markdown"]
+
 Style = Literal["markdown", "yaml-plain", "yaml-double", "yaml-single"]
 
 _FENCE_OPEN = re.compile(r"^[ \t>]*(`{3,}|~{3,})(.*)$")
@@ -22,11 +27,6 @@ _SETEXT_UNDERLINE = re.compile(r"^ {0,3}(?:=+|-+)[ \t]*$")
 _YAML_SCALAR = re.compile(r"^(?P<key>[A-Za-z_][\w-]*)[ \t]*:[ \t]+(?P<value>.*?)(?P<end>[ \t]*\r?\n?)$")
 _YAML_PLAIN_UNSAFE = re.compile(r"^[-?:,\[\]{}#&*!|>'\"%@`]|: | #|[\r\n]")
 _NOT_PROSE = re.compile(r"`+[^`]*`+|<[^<>]*>|\]\([^)]*\)|https?://\S+")
-
-
-def estimate_tokens(text: str) -> int:
-    """Rough token count (4 characters per token), good enough for budgets and plans."""
-    return (len(text) + 3) // 4
 
 
 @dataclass(frozen=True)
@@ -70,17 +70,6 @@ def _prose(text: str) -> Segment:
 def split_lines(text: str) -> list[str]:
     """Lines with their line endings; joining them gives `text` back."""
     return re.findall(r"[^\n]*\n|[^\n]+$", text)
-
-
-def _front_matter(lines: list[str]) -> int:
-    """Number of lines of the leading front matter block (`---` YAML or `+++` TOML), 0 if none."""
-    if not lines or lines[0].rstrip() not in ("---", "+++"):
-        return 0
-    closers = ("---", "...") if lines[0].rstrip() == "---" else ("+++",)
-    for i in range(1, len(lines)):
-        if lines[i].rstrip() in closers:
-            return i + 1
-    return 0
 
 
 def _front_matter_segments(lines: list[str], keys: Collection[str]) -> list[Segment]:
@@ -196,7 +185,7 @@ def split_markdown(text: str, *, max_tokens: int, front_matter_keys: Collection[
     if max_tokens < 1:
         raise ValueError("the chunk token budget must be at least 1")
     lines = split_lines(text)
-    head = _front_matter(lines)
+    head = front_matter_end(lines) + 1  # lines of front matter, 0 if none
     segments = _front_matter_segments(lines[:head], front_matter_keys) if head else []
     region: list[str] = []
     for verbatim, block in _blocks(lines[head:]) + [(True, "")]:

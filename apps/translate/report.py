@@ -58,7 +58,7 @@ def summary_table(jobs: Sequence[Job]) -> str:
 
 
 def usage_line(totals: Mapping[tuple[str, str], Usage]) -> str:
-    """What the run cost per provider/model, retries included (utils.llm's retry warnings are not shown)."""
+    """What the run cost per provider/model, retries included (the CLI hides utils.llm's own retry log lines)."""
     if not totals:
         return "no requests sent (everything was cached)"
     return "; ".join(

@@ -39,33 +39,35 @@ def unwrap(answer: str, source: str) -> str:
     return answer
 
 
-def _code_spans(text: str) -> Counter[str]:
-    return Counter(m.group(0) for m in _CODE_SPAN.finditer(_FENCED_BLOCK.sub(" ", text)))
+def _split_code(text: str) -> tuple[Counter[str], str]:
+    """The inline code spans of `text`, and its prose: fenced blocks and code spans blanked out, so Markdown
+    inside code is never counted as headings, links or tags."""
+    outside_fences = _FENCED_BLOCK.sub(" ", text)
+    spans = Counter(m.group(0) for m in _CODE_SPAN.finditer(outside_fences))
+    return spans, _CODE_SPAN.sub(" ", outside_fences)
 
 
-def _without_code(text: str) -> str:
-    return _CODE_SPAN.sub(" ", _FENCED_BLOCK.sub(" ", text))
-
-
-def _link_targets(text: str) -> Counter[str]:
-    text = _without_code(text)
+def _link_targets(prose: str) -> Counter[str]:
     found: list[str] = []
     for pattern in (_LINK_TARGET, _REF_LABEL, _REF_DEFINITION, _AUTOLINK, _HTML_URL, _BARE_URL):
-        found.extend(m.group(1) if pattern.groups else m.group(0) for m in pattern.finditer(text))
+        found.extend(m.group(1) if pattern.groups else m.group(0) for m in pattern.finditer(prose))
     return Counter(found)
 
 
-def _headings(text: str) -> int:
-    text = _without_code(text)
-    return len(_ATX_HEADING.findall(text)) + len(_SETEXT_HEADING.findall(text))
+def _html_tags(prose: str) -> Counter[str]:
+    return Counter(_HTML_TAG.findall(prose))
 
 
-def _list_items(text: str) -> int:
-    return len(_LIST_ITEM.findall(_without_code(text)))
+def _headings(prose: str) -> int:
+    return len(_ATX_HEADING.findall(prose)) + len(_SETEXT_HEADING.findall(prose))
 
 
-def _table_rows(text: str) -> int:
-    return sum(1 for line in _without_code(text).split("\n") if "|" in line)
+def _list_items(prose: str) -> int:
+    return len(_LIST_ITEM.findall(prose))
+
+
+def _table_rows(prose: str) -> int:
+    return sum(1 for line in prose.split("\n") if "|" in line)
 
 
 def _missing(source: Counter[str], translation: Counter[str]) -> list[str]:
@@ -87,16 +89,15 @@ def check_translation(source: str, translation: str, *, language_code: str, sing
     source_fences, answer_fences = len(_FENCE_LINE.findall(source)), len(_FENCE_LINE.findall(translation))
     if source_fences != answer_fences:
         problems.append(f"code fence lines changed from {source_fences} to {answer_fences}")
-    if missing := _missing(_code_spans(source), _code_spans(translation)):
+    (source_spans, source_prose), (answer_spans, answer_prose) = _split_code(source), _split_code(translation)
+    if missing := _missing(source_spans, answer_spans):
         problems.append(f"inline code changed or missing: {_quote(missing)}")
-    if missing := _missing(_link_targets(source), _link_targets(translation)):
+    if missing := _missing(_link_targets(source_prose), _link_targets(answer_prose)):
         problems.append(f"link targets or URLs changed or missing: {_quote(missing)}")
-    if missing := _missing(
-        Counter(_HTML_TAG.findall(_without_code(source))), Counter(_HTML_TAG.findall(_without_code(translation)))
-    ):
+    if missing := _missing(_html_tags(source_prose), _html_tags(answer_prose)):
         problems.append(f"HTML tags missing: {_quote(missing)}")
     for what, count in (("headings", _headings), ("list items", _list_items), ("table rows", _table_rows)):
-        before, after = count(source), count(translation)
+        before, after = count(source_prose), count(answer_prose)
         if before != after:
             problems.append(f"number of {what} changed from {before} to {after}")
     if single_line and "\n" in translation.strip():

@@ -33,3 +33,11 @@ def test_an_unusable_folder_is_one_clear_error(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("not a folder")
     with pytest.raises(CacheError, match="cannot open the translation cache"):
         TranslationCache(tmp_path / "file")
+
+
+def test_a_damaged_cache_read_is_one_clear_error(tmp_path: Path) -> None:
+    with TranslationCache(tmp_path / "c") as cache:
+        with sqlite3.connect(cache.path) as other:
+            other.execute("DROP TABLE chunks")
+        with pytest.raises(CacheError, match="cannot read the translation cache"):
+            cache.get("k")

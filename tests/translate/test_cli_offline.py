@@ -28,6 +28,14 @@ async def test_no_key_translates_everything_offline_and_says_so(
     assert table.splitlines()[-1].startswith("offline/offline: 64 requests, 0 retries")
 
 
+async def test_offline_chosen_on_purpose_gets_no_note(
+    cli: Cli, tricky: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("LLM_PROVIDER", "offline")
+    assert await cli(str(tricky), "-l", "fr", "--quiet") == 0
+    assert capsys.readouterr().err == ""
+
+
 async def test_front_matter_keys_translate_only_those_values(cli: Cli, tricky: Path, tmp_path: Path) -> None:
     assert await cli(str(tricky), "-l", "fr", "--front-matter-keys", "title", "--quiet") == 0
     output = (tmp_path / "out" / "tricky.fr.md").read_text(encoding="utf-8")
