@@ -70,7 +70,7 @@ def test_dotenv_is_found_from_the_working_directory(monkeypatch: pytest.MonkeyPa
     monkeypatch.delenv("LLM_DOTENV")
     monkeypatch.chdir(tmp_path)
     config._dotenv.cache_clear()
-    assert config.settings("offline").model == "from-cwd"
+    assert config.settings("openai").model == "from-cwd"
 
 
 def test_defaults_and_overrides() -> None:
@@ -78,7 +78,7 @@ def test_defaults_and_overrides() -> None:
     assert config.settings("anthropic").model == "claude-sonnet-5-5"
     default = config.settings("offline")
     assert (default.max_concurrency, default.rpm, default.tpm, default.timeout, default.max_retries) == (
-        16, None, None, 600.0, 4,
+        16, None, None, 120.0, 4,
     )  # fmt: skip
     configure(model="m", max_concurrency=3, rpm=60, tpm=1000, timeout=5)
     assert config.settings("offline", "explicit").model == "explicit"
@@ -95,6 +95,10 @@ def test_defaults_and_overrides() -> None:
         ("LLM_MAX_CONCURRENCY", "many", "LLM_MAX_CONCURRENCY must be a number"),
         ("LLM_MAX_CONCURRENCY", "0", "LLM_MAX_CONCURRENCY must be at least 1"),
         ("LLM_TIMEOUT", "-1", "LLM_TIMEOUT must be at least"),
+        ("LLM_TIMEOUT", "0", "LLM_TIMEOUT must be at least"),
+        ("LLM_TIMEOUT", "nan", "LLM_TIMEOUT must be a finite number"),
+        ("LLM_TIMEOUT", "inf", "LLM_TIMEOUT must be a finite number"),
+        ("LLM_RETRY_MAX_WAIT", "-inf", "LLM_RETRY_MAX_WAIT must be a finite number"),
     ],
 )
 def test_bad_settings_are_named(monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str) -> None:
