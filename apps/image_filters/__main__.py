@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 
 from tqdm import tqdm
 
+from apps.cli import add_standard_options, prog, quiet_on_broken_pipe, setup_logging
 from pocketflow import BaseNode, Tracer, tracing
 
 from .filters import FilterSpecError, describe_filters, parse_filter_specs
@@ -27,7 +28,7 @@ from .inputs import SAMPLES, InputError, find_images
 from .plan import FORMATS
 from .report import Report
 
-PROG = "python -m apps.image_filters"
+PROG = prog("apps.image_filters")
 DEFAULT_FILTERS = "grayscale,blur,sepia"
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="redo outputs that exist and are newer than the input")
     p.add_argument("--sequential", action="store_true", help="do the same work one step at a time (for comparison)")
     p.add_argument("--contact-sheet", action="store_true", help="also write <out>/contact_sheet.png")
-    p.add_argument("--quiet", action="store_true", help="no progress bar and no summary; failures are still shown")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress bar and no summary; failures are still shown")
+    add_standard_options(p)
     p.add_argument("--list-filters", action="store_true", help="describe every filter and its parameters, then exit")
     return p
 
@@ -97,8 +100,10 @@ async def run(settings: Settings, images: list[Path], *, sequential: bool, quiet
     return shared["report"], shared.get("contact_sheet")
 
 
+@quiet_on_broken_pipe
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    setup_logging(args.verbose)
     if args.list_filters:
         print(describe_filters())
         return 0

@@ -14,19 +14,20 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from apps.cli import add_standard_options, prog, quiet_on_broken_pipe, setup_logging
 from apps.translate.cache import CACHE_FILE, CacheError, TranslationCache
 from apps.translate.flow import create_translate_flow
 from apps.translate.jobs import DEFAULT_CHUNK_TOKENS, InputError, Job, TranslateSettings
 from apps.translate.languages import DEFAULT_LANGUAGES, UnknownLanguageError, parse_languages
 from apps.translate.report import BarProgress, plan_text, summary_table, usage_line
-from utils.config import PROVIDERS, env
+from utils.config import PROVIDERS, check, env
+from utils.config import settings as llm_settings
 from utils.llm import (
     LLMConfigError,
     LLMError,
     aclose_clients,
     configure,
     reset_usage,
-    resolve_provider,
     usage_totals,
 )
 
@@ -49,7 +50,7 @@ def _positive(text: str) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m apps.translate",
+        prog=prog("apps.translate"),
         description="Translate Markdown files into many languages at once, keeping the Markdown intact.",
         epilog="Output files are <out>/<stem>.<language-code><suffix>, e.g. translations/README.fr.md.",
     )
@@ -74,7 +75,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--force", action="store_true", help="ignore cached chunks (the cache is still refreshed)")
     parser.add_argument("--dry-run", action="store_true",
                         help="show chunks, requests and estimated tokens; send nothing")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar or summary table (errors still shown)")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress bar or summary table (errors still shown)")
+    add_standard_options(parser)
     return parser  # fmt: skip
 
 
@@ -129,7 +132,8 @@ async def run(args: argparse.Namespace) -> int:
     try:
         settings = settings_from(args)
         configure(max_concurrency=args.concurrency, rpm=args.rpm)
-        provider = resolve_provider(settings.provider)
+        # Before any work: a missing key fails here, naming its source, not after the progress bar has started.
+        provider = (llm_settings if args.dry_run else check)(settings.provider, settings.model).provider
     except (UsageError, LLMConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -172,11 +176,12 @@ async def run(args: argparse.Namespace) -> int:
     return EXIT_OK if all(job.status == "done" for job in jobs) else EXIT_FAILED
 
 
+@quiet_on_broken_pipe
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    # The app says which provider runs in its own words (see run); utils.llm's generic notice would repeat it.
-    logging.getLogger("utils.llm").setLevel(logging.ERROR)
+    setup_logging(args.verbose)
+    if not args.verbose:  # the app says which provider runs in its own words (see run); don't repeat utils.llm's
+        logging.getLogger("utils.llm").setLevel(logging.ERROR)
     try:
         return asyncio.run(run(args))
     except KeyboardInterrupt:
