@@ -6,10 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pytest
 from PIL import Image, ImageFilter, ImageOps
 
 from apps.image_filters.filters import FILTERS, FilterSpecError, describe_filters, parse_filter_specs
+from apps.image_filters.inputs import SAMPLES
 from tests.image_filters.make_images import gradient
 
 RGB = gradient((48, 32))
@@ -29,13 +31,6 @@ def same(a: Image.Image, b: Image.Image) -> bool:
 
 REFERENCES: dict[str, Callable[[Image.Image], Image.Image]] = {
     "grayscale": lambda im: im.convert("L"),
-    "blur:radius=3": lambda im: im.filter(ImageFilter.GaussianBlur(3)),
-    "blur": lambda im: im.filter(ImageFilter.GaussianBlur(2)),
-    "sharpen": lambda im: im.filter(ImageFilter.UnsharpMask(2, 150, 3)),
-    "sharpen:radius=1:percent=300:threshold=0": lambda im: im.filter(ImageFilter.UnsharpMask(1, 300, 0)),
-    "edges": lambda im: im.filter(ImageFilter.FIND_EDGES),
-    "emboss": lambda im: im.filter(ImageFilter.EMBOSS),
-    "contour": lambda im: im.filter(ImageFilter.CONTOUR),
     "invert": ImageOps.invert,
     "posterize:bits=2": lambda im: ImageOps.posterize(im, 2),
     "autocontrast:cutoff=5": lambda im: ImageOps.autocontrast(im, cutoff=5),
@@ -48,9 +43,45 @@ REFERENCES: dict[str, Callable[[Image.Image], Image.Image]] = {
 }
 
 
+# The kernels OpenCV runs: within one level (mean absolute difference) of Pillow's own result, on a photo.
+OPENCV_REFERENCES: dict[str, Callable[[Image.Image], Image.Image]] = {
+    "blur": lambda im: im.filter(ImageFilter.GaussianBlur(2)),
+    "blur:radius=0.5": lambda im: im.filter(ImageFilter.GaussianBlur(0.5)),
+    "blur:radius=3": lambda im: im.filter(ImageFilter.GaussianBlur(3)),
+    "blur:radius=12.5": lambda im: im.filter(ImageFilter.GaussianBlur(12.5)),
+    "sharpen": lambda im: im.filter(ImageFilter.UnsharpMask(2, 150, 3)),
+    "sharpen:radius=5:percent=50:threshold=10": lambda im: im.filter(ImageFilter.UnsharpMask(5, 50, 10)),
+    "sharpen:radius=0.5:percent=300:threshold=0": lambda im: im.filter(ImageFilter.UnsharpMask(0.5, 300, 0)),
+    "edges": lambda im: im.filter(ImageFilter.FIND_EDGES),
+    "emboss": lambda im: im.filter(ImageFilter.EMBOSS),
+    "contour": lambda im: im.filter(ImageFilter.CONTOUR),
+}
+PHOTO = Image.open(SAMPLES / "chelsea.png").convert("RGB")
+
+
+def mean_abs_diff(a: Image.Image, b: Image.Image) -> float:
+    assert a.mode == b.mode and a.size == b.size
+    return float(np.abs(np.asarray(a, np.int16) - np.asarray(b, np.int16)).mean())
+
+
 @pytest.mark.parametrize("text", list(REFERENCES))
 def test_filter_matches_pillow_exactly(text: str) -> None:
     assert same(apply(text), REFERENCES[text](RGB))
+
+
+@pytest.mark.parametrize("text", list(OPENCV_REFERENCES))
+@pytest.mark.parametrize("picture", ["photo", "gradient"])
+def test_opencv_kernels_are_within_one_level_of_pillow(text: str, picture: str) -> None:
+    img = PHOTO if picture == "photo" else RGB
+    got, want = apply(text, img), OPENCV_REFERENCES[text](img)
+    assert mean_abs_diff(got, want) <= 1.0
+    assert not same(got, img), "the filter did nothing"
+
+
+def test_3x3_kernels_are_exact_and_blur_is_not_a_copy() -> None:
+    for text in ("edges", "emboss", "contour"):
+        assert same(apply(text, PHOTO), OPENCV_REFERENCES[text](PHOTO)), text
+    assert mean_abs_diff(apply("blur", PHOTO), PHOTO) > 1.0
 
 
 def test_thumbnail_matches_pillow_and_never_enlarges() -> None:
@@ -78,7 +109,7 @@ def test_invert_and_posterize_match_their_definitions() -> None:
 
 
 def test_every_registered_filter_is_covered() -> None:
-    covered = {text.split(":")[0] for text in REFERENCES} | {"sepia", "thumbnail"}
+    covered = {text.split(":")[0] for text in [*REFERENCES, *OPENCV_REFERENCES]} | {"sepia", "thumbnail"}
     assert covered == set(FILTERS)
 
 

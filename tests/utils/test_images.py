@@ -151,9 +151,13 @@ def test_bad_files_raise_image_load_error_naming_the_file(tmp_path: Path, kind: 
     assert open_fds() == before
 
 
-def test_bomb_between_warning_and_error_limits_is_refused_too(tmp_path: Path) -> None:
-    with pytest.raises(ImageLoadError, match="100000000 pixels"):
-        load_image(png_bomb(tmp_path / "b.png", side=10000))
+def test_the_pixel_limit_is_ours_and_refuses_before_decoding(tmp_path: Path) -> None:
+    bomb = png_bomb(tmp_path / "b.png", side=10000)  # 100 MP: past Pillow's warning, under its hard limit
+    with pytest.raises(ImageLoadError, match="10000x10000 = 100000000 pixels is over the limit of 50000000"):
+        load_image(bomb, max_pixels=50_000_000)
+    with pytest.raises(ImageLoadError, match="over the limit of 178956970"):
+        load_image(png_bomb(tmp_path / "big.png", side=15000))  # 225 MP, over the default
+    assert images.DEFAULT_MAX_PIXELS == 2 * Image.MAX_IMAGE_PIXELS  # at least Pillow's own hard limit
 
 
 def test_missing_file(tmp_path: Path) -> None:
