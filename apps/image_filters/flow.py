@@ -60,16 +60,17 @@ class ProcessImages(AsyncParallelBatchFlow):
         return [{"job": job} for job in jobs if job.pending]
 
 
-def build_flow(settings: Settings, executor: Executor | None = None) -> AsyncFlow:
+def build_flow(settings: Settings, executor: Executor | None = None, *, load: LoadImage | None = None) -> AsyncFlow:
     """The whole pipeline. Run it with `await flow.run_async({"images": [paths...]})`; read shared["report"].
 
     `executor` (e.g. a ThreadPoolExecutor of `settings.workers` threads, owned by the caller) runs all Pillow
     work, with `settings.workers` images in flight; with None everything runs inline, one image and one filter
     at a time (the --sequential baseline), through the same nodes and producing identical files.
+    `load` replaces the node that decodes each image (.cluster's keeps the pixels on a Dask worker).
     """
     in_flight = settings.workers if executor is not None else 1
     executor = executor if executor is not None else InlineExecutor()
-    load = LoadImage(executor)
+    load = load if load is not None else LoadImage(executor)
     load >> FilterAndSave(settings.quality, executor)
     load - "failed" >> RecordFailure()
     images = ProcessImages(load, settings, max_concurrency=in_flight)
