@@ -7,11 +7,13 @@ clients are built with max_retries=0). Settings: see utils.config and .env.examp
 from __future__ import annotations
 
 import asyncio
+import base64
 import email.utils
 import logging
+import re
 import time
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -25,7 +27,9 @@ from utils.llm_errors import (
     LLMConnectionError,
     LLMError,
     LLMModelNotFoundError,
+    LLMQuotaError,
     LLMRateLimitError,
+    LLMResponseError,
     LLMServerError,
     LLMTruncatedError,
 )
@@ -39,6 +43,7 @@ from utils.llm_providers import (
     Request,
     estimate_tokens,
     offline_reply,
+    text_of,
 )
 from utils.ratelimit import RateLimiter, limiter_for
 
@@ -49,7 +54,9 @@ __all__ = [
     "LLMConnectionError",
     "LLMError",
     "LLMModelNotFoundError",
+    "LLMQuotaError",
     "LLMRateLimitError",
+    "LLMResponseError",
     "LLMResult",
     "LLMServerError",
     "LLMTruncatedError",
@@ -58,12 +65,16 @@ __all__ = [
     "call_llm_async",
     "complete_async",
     "configure",
+    "endpoint",
     "resolve_provider",
     "reset_usage",
     "usage_totals",
 ]
 
 log = logging.getLogger(__name__)
+# Waits long enough for a user to wonder whether the run hangs; a CLI can show this logger alone.
+wait_log = logging.getLogger("utils.llm.wait")
+LONG_WAIT = 5.0
 
 Prompt = str | Sequence[Message]
 
@@ -131,12 +142,13 @@ async def complete_async(
     """Ask the model; `prompt` is the user text or a list of {"role", "content"} messages.
 
     Raises an LLMError subclass: LLMTruncatedError when the answer hit the token limit, LLMAuthError,
-    LLMModelNotFoundError, LLMBadRequestError at once, and LLMRateLimitError, LLMServerError or
-    LLMConnectionError when the retries ran out.
+    LLMModelNotFoundError, LLMQuotaError, LLMBadRequestError at once, and LLMRateLimitError, LLMServerError,
+    LLMResponseError (a 200 without a usable answer) or LLMConnectionError (LLM_TIMEOUT is a deadline for each
+    whole request) when the retries ran out. Message content other than text is refused with LLMError.
     """
     started = time.monotonic()
     config = settings(provider, model)
-    messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else [dict(m) for m in prompt]
+    messages = _checked_messages(prompt)
     usage = _usage.setdefault((config.provider, config.model), Usage())
     usage.requests += 1
     if config.provider == "offline":
@@ -151,6 +163,8 @@ async def complete_async(
             f"{config.provider}/{config.model} stopped at the output token limit after {reply.output_tokens} "
             "tokens: raise max_tokens or send a shorter input",
             partial_text=reply.text,
+            input_tokens=reply.input_tokens,
+            output_tokens=reply.output_tokens,
         )
     return LLMResult(
         text=reply.text,
@@ -161,6 +175,30 @@ async def complete_async(
         latency=time.monotonic() - started,
         retries=retries,
     )
+
+
+def _checked_messages(prompt: Prompt) -> list[Message]:
+    """The messages as every provider takes them: text only, as a string or a list of OpenAI-style text parts
+    (which are Anthropic text blocks too). Anything else is refused here, not as a TypeError inside an SDK."""
+    if isinstance(prompt, str):
+        return [{"role": "user", "content": prompt}]
+    messages: list[Message] = []
+    for number, message in enumerate(prompt, 1):
+        if not isinstance(message, Mapping) or not isinstance(message.get("role"), str):
+            raise LLMError(f"message {number} must be a mapping with a 'role' and a 'content'")
+        content = message.get("content")
+        if isinstance(content, list):
+            for part in content:
+                if not (isinstance(part, Mapping) and part.get("type") == "text" and isinstance(part.get("text"), str)):
+                    kind = part.get("type") if isinstance(part, Mapping) else type(part).__name__
+                    raise LLMError(
+                        f"message {number} has a {kind!r} content part: utils.llm sends text only "
+                        "(a string or {'type': 'text', 'text': ...} parts)"
+                    )
+        elif not isinstance(content, str):
+            raise LLMError(f"message {number} has content of type {type(content).__name__}: expected text")
+        messages.append(dict(message))
+    return messages
 
 
 # --- providers and their clients -------------------------------------------------------------------------------
@@ -241,14 +279,18 @@ async def _send_with_retries(provider: Provider, config: Settings, request: Requ
     limiter = limiter_for(
         config.provider, config.model, max_concurrency=config.max_concurrency, rpm=config.rpm, tpm=config.tpm
     )
-    prompt_text = (request.system or "") + "".join(m["content"] for m in request.messages)
-    estimated = estimate_tokens(prompt_text) + (request.max_tokens or DEFAULT_MAX_TOKENS)
+    prompt_text = (request.system or "") + "".join(text_of(m["content"]) for m in request.messages)
+    max_output = request.max_tokens or DEFAULT_MAX_TOKENS
+    estimated = estimate_tokens(prompt_text) + max_output
     retries = 0
+    refused = True  # no attempt so far got a connection
 
     def is_retryable(exc: BaseException) -> bool:
-        if isinstance(exc, provider.connection_error):
+        nonlocal refused
+        refused = refused and _is_refused(exc, provider)
+        if isinstance(exc, (provider.connection_error, _DeadlineExceeded, LLMResponseError)):
             return True
-        return isinstance(exc, provider.status_error) and _is_retryable_status(_status(exc))
+        return isinstance(exc, provider.status_error) and _is_retryable_status(_status(exc)) and not _is_quota(exc)
 
     def before_sleep(state: RetryCallState) -> None:
         nonlocal retries
@@ -262,6 +304,9 @@ async def _send_with_retries(provider: Provider, config: Settings, request: Requ
             "%s/%s: %s; retry %d of %d in %.2fs",
             config.provider, config.model, _describe(exc, provider), retries, config.max_retries, delay,
         )
+        if delay >= LONG_WAIT:
+            why = "rate-limited" if _status(exc) == 429 else _describe(exc, provider)
+            wait_log.warning("%s/%s: %s, waiting %.0f s", config.provider, config.model, why, delay)
 
     retrying = AsyncRetrying(
         stop=stop_after_attempt(config.max_retries + 1),
@@ -273,13 +318,53 @@ async def _send_with_retries(provider: Provider, config: Settings, request: Requ
     try:
         async for attempt in retrying:
             with attempt:
-                async with limiter.slot(estimated):
-                    reply = await provider.send(client, request)
+                async with limiter.slot(estimated, estimated_output=max_output):
+                    try:
+                        async with asyncio.timeout(config.timeout):  # the SDK's own timeout is per read
+                            reply = await provider.send(client, request)
+                    except TimeoutError:
+                        raise _DeadlineExceeded() from None
+                    except provider.status_error as exc:
+                        limiter.observe(exc.response.headers)  # a 429 announces the limits too
+                        raise
+                    limiter.observe(reply.headers)
                 if reply.input_tokens or reply.output_tokens:  # some local servers report no usage
-                    limiter.settle_tokens(estimated, reply.input_tokens + reply.output_tokens)
-    except (provider.status_error, provider.connection_error) as exc:
-        raise _typed_error(exc, provider, config, attempts=retries + 1) from None
+                    limiter.settle_tokens(
+                        estimated, reply.input_tokens + reply.output_tokens,
+                        estimated_output=max_output, actual_output=reply.output_tokens,
+                    )  # fmt: skip
+    except (provider.status_error, provider.connection_error, _DeadlineExceeded, LLMResponseError) as exc:
+        raise _typed_error(exc, provider, config, attempts=retries + 1, refused=refused) from None
     return reply, retries
+
+
+class _DeadlineExceeded(Exception):
+    """A request took longer than LLM_TIMEOUT from connecting to its last byte."""
+
+
+def _is_refused(exc: BaseException, provider: Provider) -> bool:
+    """Whether the attempt failed before any connection was made (the server is down or the URL is wrong)."""
+    if not isinstance(exc, provider.connection_error) or isinstance(exc, provider.timeout_error):
+        return False
+    cause = exc.__cause__
+    return type(cause).__name__ == "ConnectError" or isinstance(cause, ConnectionRefusedError)
+
+
+def _is_quota(exc: BaseException) -> bool:
+    """No quota or credit left: OpenAI's 429 insufficient_quota, Anthropic's 402 billing_error or its 400 "credit
+    balance is too low". No retry fixes these, and calling them rate limits sends the user the wrong way."""
+    status = _status(exc)
+    body = getattr(exc, "body", None)
+    error = body.get("error", body) if isinstance(body, dict) else None
+    error = error if isinstance(error, dict) else {}
+    kinds = {str(error.get("code")), str(error.get("type"))}
+    message = str(error.get("message", "")).lower()
+    return (
+        status == 402
+        or "billing_error" in kinds
+        or (status == 429 and "insufficient_quota" in kinds)
+        or (status in (400, 403) and "credit balance" in message)
+    )
 
 
 def _is_retryable_status(status: int) -> bool:
@@ -335,27 +420,41 @@ def _retry_after(exc: BaseException) -> float | None:
 
 
 def _describe(exc: BaseException | None, provider: Provider) -> str:
-    if isinstance(exc, provider.timeout_error):
+    if isinstance(exc, (provider.timeout_error, _DeadlineExceeded)):
         return "timed out"
+    if isinstance(exc, LLMResponseError):
+        return "unusable answer"
     if isinstance(exc, provider.connection_error):
         return "connection failed"
     return f"HTTP {_status(exc)}" if exc is not None else "failed"
 
 
-def _typed_error(exc: Exception, provider: Provider, config: Settings, *, attempts: int) -> LLMError:
-    """Turn an SDK error into our typed error; the server's text is included only with the key redacted."""
+def _typed_error(exc: Exception, provider: Provider, config: Settings, *, attempts: int, refused: bool) -> LLMError:
+    """Turn an SDK error into our typed error; the server's text is included only with the secrets redacted."""
     url = _without_credentials(config.base_url or provider.default_base_url)
     where = f"{config.provider}/{config.model} at {url}"
-    if isinstance(exc, provider.connection_error):
-        if isinstance(exc, provider.timeout_error):
-            what = f"timed out (LLM_TIMEOUT={config.timeout:g}s)"
-        else:
+    if isinstance(exc, (provider.connection_error, _DeadlineExceeded)):
+        if isinstance(exc, (provider.timeout_error, _DeadlineExceeded)):
+            what = f"timed out (LLM_TIMEOUT={config.timeout:g}s per request)"
+        elif refused:
             what = "could not be reached"
+        else:
+            what = "lost the connection"
         return LLMConnectionError(
             f"{url} {what} on {attempts} attempt(s): check {provider.url_var} and that the server is up",
             url=url,
+            refused=refused,
+        )
+    if isinstance(exc, LLMResponseError):
+        return LLMResponseError(
+            f"{where} gave no usable answer on {attempts} attempt(s): {_redact(str(exc), config)}"
         )
     status = _status(exc)
+    if _is_quota(exc):
+        return LLMQuotaError(
+            f"{where} says the account has no quota or credit left (HTTP {status}): "
+            f"{_server_message(exc, config)}; check the plan and billing of {provider.key_var}'s account"
+        )
     if status in (401, 403):
         return LLMAuthError(
             f"{where} rejected the credentials (HTTP {status}): check {provider.key_var}", variable=provider.key_var
@@ -371,26 +470,57 @@ def _typed_error(exc: Exception, provider: Provider, config: Settings, *, attemp
             f"{where} still rate limited (HTTP 429) after {attempts} attempt(s): "
             "lower LLM_MAX_CONCURRENCY or set LLM_RPM / LLM_TPM"
         )
-    detail = _server_message(exc, config.api_key)
+    detail = _server_message(exc, config)
     if _is_retryable_status(status):
         return LLMServerError(f"{where} kept failing (HTTP {status}) after {attempts} attempt(s): {detail}", status=status)
     return LLMBadRequestError(f"{where} refused the request (HTTP {status}): {detail}", status=status)
 
 
+def endpoint(config: Settings) -> str:
+    """The server a configuration talks to, fit to print or to key a cache on: its base URL without credentials."""
+    defaults = {"openai": OpenAIProvider.default_base_url, "anthropic": AnthropicProvider.default_base_url}
+    return _without_credentials(config.base_url or defaults.get(config.provider, config.provider))
+
+
 def _without_credentials(url: str) -> str:
-    """`url` minus a `user:password@` part (some proxies take one), which must not reach an error message."""
+    """`url` minus a `user:password@` part (some proxies take one) and with its query values (`?api-key=...`)
+    replaced by `***`: neither may reach an error message."""
     parts = urllib.parse.urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+    netloc = parts.netloc.rpartition("@")[2]
+    query = "&".join(
+        f"{name}=***" if value else name
+        for name, value in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    )
+    return parts._replace(netloc=netloc, query=query).geturl()
 
 
-def _server_message(exc: Exception, secret: str | None) -> str:
-    """The server's own explanation, shortened, with `secret` redacted first (so a cut cannot leave half a key)."""
+_AUTH_VALUE = re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
+
+
+def _secrets(config: Settings) -> list[str]:
+    """Every form in which this configuration's credentials could come back in a server's text."""
+    found = [config.api_key or ""]
+    parts = urllib.parse.urlsplit(config.base_url or "")
+    if parts.username is not None or parts.password is not None:
+        userinfo = parts.netloc.rpartition("@")[0]
+        user, password = urllib.parse.unquote(parts.username or ""), urllib.parse.unquote(parts.password or "")
+        found += [userinfo, password, base64.b64encode(f"{user}:{password}".encode()).decode()]
+    found += [value for _, value in urllib.parse.parse_qsl(parts.query)]
+    return sorted((s for s in found if len(s) >= 4), key=len, reverse=True)  # longest first: no half-redactions
+
+
+def _redact(text: str, config: Settings) -> str:
+    for secret in _secrets(config):
+        text = text.replace(secret, "***")
+    return _AUTH_VALUE.sub(lambda m: f"{m.group(1)} ***", text)
+
+
+def _server_message(exc: Exception, config: Settings) -> str:
+    """The server's own explanation, shortened, with secrets redacted first (so a cut cannot leave half a key)."""
     body = getattr(exc, "body", None)
     error = body.get("error", body) if isinstance(body, dict) else None
     if isinstance(error, dict) and isinstance(error.get("message"), str):
         text = str(error["message"])
     else:
         text = str(getattr(exc, "message", exc))
-    return (text.replace(secret, "***") if secret else text)[:300]
+    return _redact(text, config)[:300]

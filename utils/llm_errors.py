@@ -34,19 +34,23 @@ class LLMBadRequestError(LLMError):
 
 
 class LLMTruncatedError(LLMError):
-    """The answer hit the output token limit; `partial_text` holds what came back."""
+    """The answer hit the output token limit; `partial_text` holds what came back, the tokens what it cost."""
 
-    def __init__(self, message: str, *, partial_text: str) -> None:
+    def __init__(self, message: str, *, partial_text: str, input_tokens: int = 0, output_tokens: int = 0) -> None:
         super().__init__(message)
         self.partial_text = partial_text
+        self.input_tokens = input_tokens
+        self.output_tokens = output_tokens
 
 
 class LLMConnectionError(LLMError):
-    """The server at `url` could not be reached (or timed out) on every attempt."""
+    """The server at `url` timed out or lost the connection on every attempt; `refused` when no attempt even
+    connected (the server is down or the URL is wrong, so every other request would fail the same way)."""
 
-    def __init__(self, message: str, *, url: str) -> None:
+    def __init__(self, message: str, *, url: str, refused: bool = False) -> None:
         super().__init__(message)
         self.url = url
+        self.refused = refused
 
 
 class LLMRateLimitError(LLMError):
@@ -59,3 +63,11 @@ class LLMServerError(LLMError):
     def __init__(self, message: str, *, status: int) -> None:
         super().__init__(message)
         self.status = status
+
+
+class LLMResponseError(LLMError):
+    """The server answered 200 with something that is not a usable answer (an HTML page, no choices, no text)."""
+
+
+class LLMQuotaError(LLMError):
+    """The account has no quota or credit left (OpenAI insufficient_quota, Anthropic credit/billing): fatal."""

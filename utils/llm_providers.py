@@ -5,14 +5,14 @@ with max_retries=0 so that utils.llm's tenacity loop is the only retry layer).
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from utils.config import KEY_VARS, URL_VARS, Settings
-from utils.llm_errors import LLMAuthError
+from utils.llm_errors import LLMAuthError, LLMResponseError
 
-Message = dict[str, str]
+Message = dict[str, Any]  # {"role": str, "content": str or a list of {"type": "text", "text": str} parts}
 
 # OpenAI-compatible local servers (Ollama, vLLM, llama-server, LM Studio) ignore the key, but the SDKs need one.
 PLACEHOLDER_KEY = "not-needed"
@@ -34,6 +34,7 @@ class Reply:
     input_tokens: int
     output_tokens: int
     truncated: bool
+    headers: Mapping[str, str] = field(default_factory=dict)  # the response's, for utils.ratelimit's limits
 
 
 class Provider:
@@ -106,15 +107,22 @@ class OpenAIProvider(Provider):
             options[self._max_tokens_field(client)] = request.max_tokens
         if request.temperature is not None:
             options["temperature"] = request.temperature
-        completion = await client.chat.completions.create(model=request.model, messages=messages, **options)
+        create = client.chat.completions.with_raw_response.create  # the raw response carries the limit headers
+        raw = await create(model=request.model, messages=messages, **options)
+        completion = raw.parse()
+        if not isinstance(getattr(completion, "choices", None), list):  # the SDK hands back a non-JSON body as str
+            raise LLMResponseError(f"the answer is not a chat completion: {_start_of(completion)}")
+        if not completion.choices:
+            raise LLMResponseError('the answer has no choices ("choices": [])')
         choice = completion.choices[0]
         usage = completion.usage
-        return Reply(
-            text=choice.message.content or "",
-            input_tokens=usage.prompt_tokens if usage else 0,
-            output_tokens=usage.completion_tokens if usage else 0,
-            truncated=choice.finish_reason == "length",
+        reply = _reply(
+            getattr(getattr(choice, "message", None), "content", None),
+            getattr(usage, "prompt_tokens", 0),
+            getattr(usage, "completion_tokens", 0),
+            truncated=getattr(choice, "finish_reason", None) == "length",
         )
+        return replace(reply, headers=raw.headers)
 
 
 class AnthropicProvider(Provider):
@@ -145,31 +153,57 @@ class AnthropicProvider(Provider):
         (a server that refuses it answers 400, which surfaces as LLMBadRequestError).
         """
         system = [request.system] if request.system is not None else []
-        system += [m["content"] for m in request.messages if m["role"] == "system"]
+        system += [text_of(m["content"]) for m in request.messages if m["role"] == "system"]
         options: dict[str, Any] = {}
         if system:
             options["system"] = "\n\n".join(system)
         if request.temperature is not None:
             options["extra_body"] = {"temperature": request.temperature}
-        message = await client.messages.create(
+        raw = await client.messages.with_raw_response.create(
             model=request.model,
             max_tokens=request.max_tokens or DEFAULT_MAX_TOKENS,
             messages=[m for m in request.messages if m["role"] != "system"],
             **options,
         )
-        return Reply(
-            text="".join(block.text for block in message.content if block.type == "text"),
-            input_tokens=message.usage.input_tokens,
-            output_tokens=message.usage.output_tokens,
+        message = await raw.parse()  # anthropic's raw response parses asynchronously, openai's does not
+        blocks = getattr(message, "content", None)
+        if not isinstance(blocks, list):  # the SDK hands back a non-JSON body as str
+            raise LLMResponseError(f"the answer is not a message: {_start_of(message)}")
+        usage = message.usage
+        reply = _reply(
+            "".join(block.text for block in blocks if getattr(block, "type", None) == "text"),
+            getattr(usage, "input_tokens", 0),
+            getattr(usage, "output_tokens", 0),
             truncated=message.stop_reason == "max_tokens",
         )
+        return replace(reply, headers=raw.headers)
+
+
+def _reply(text: object, input_tokens: object, output_tokens: object, *, truncated: bool) -> Reply:
+    """A Reply, or LLMResponseError when there is no text (unless the token limit explains it)."""
+    if not isinstance(text, str) or (not text.strip() and not truncated):
+        raise LLMResponseError("the answer has no text (empty or null content)")
+    return Reply(text, input_tokens if isinstance(input_tokens, int) else 0,
+                 output_tokens if isinstance(output_tokens, int) else 0, truncated)  # fmt: skip
+
+
+def _start_of(body: object) -> str:
+    """The first words of an unusable body, on one line (a proxy's HTML page says what went wrong)."""
+    return repr(" ".join(str(body).split())[:80])
+
+
+def text_of(content: Any) -> str:
+    """The text of a message content: a string or a list of text parts (see utils.llm's check of messages)."""
+    if isinstance(content, str):
+        return content
+    return "".join(part["text"] for part in content)
 
 
 def offline_reply(messages: Sequence[Message]) -> Reply:
     """Deterministic, instant answer: a translation request is pseudo-localized, anything else gets a short echo."""
     from utils.pseudo import parse_translation_request, pseudo_localize
 
-    user = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
+    user = next((text_of(m["content"]) for m in reversed(messages) if m["role"] == "user"), "")
     parsed = parse_translation_request(user)
     if parsed is not None:
         language, source = parsed
@@ -179,7 +213,7 @@ def offline_reply(messages: Sequence[Message]) -> Reply:
         text = f"[offline] {first_line[:80]}"
     return Reply(
         text=text,
-        input_tokens=estimate_tokens("".join(m["content"] for m in messages)),
+        input_tokens=estimate_tokens("".join(text_of(m["content"]) for m in messages)),
         output_tokens=estimate_tokens(text),
         truncated=False,
     )

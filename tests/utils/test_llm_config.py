@@ -78,7 +78,7 @@ def test_defaults_and_overrides() -> None:
     assert config.settings("anthropic").model == "claude-sonnet-5-5"
     default = config.settings("offline")
     assert (default.max_concurrency, default.rpm, default.tpm, default.timeout, default.max_retries) == (
-        16, None, None, 120.0, 4,
+        config.DEFAULT_MAX_CONCURRENCY, None, None, 120.0, 4,
     )  # fmt: skip
     configure(model="m", max_concurrency=3, rpm=60, tpm=1000, timeout=5)
     assert config.settings("offline", "explicit").model == "explicit"
