@@ -6,6 +6,7 @@ LLM_DOTENV (real environment only) points at another file, or disables `.env` wh
 from __future__ import annotations
 
 import functools
+import importlib.resources
 import logging
 import math
 import os
@@ -201,3 +202,12 @@ def _number(override: str, var: str, kind: Callable[[str], T], default: T, *, mi
     if value < minimum:
         raise LLMConfigError(f"{name} must be at least {minimum}, got {raw!r}{where}")
     return value
+
+
+def example() -> str:
+    """Every setting, documented: utils/env.example, shipped inside the package so an installed copy has it too."""
+    return importlib.resources.files("utils").joinpath("env.example").read_text(encoding="utf-8")
+
+
+if __name__ == "__main__":  # `python -m utils.config > .env` starts a .env from the documented template
+    print(example(), end="")
