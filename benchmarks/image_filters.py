@@ -1,7 +1,7 @@
 """Image filters: N images x 3 filters (grayscale, blur, sepia) sequentially, with asyncio only, on this app's
 thread pool, and on a process pool.
 
-Run: python -m benchmarks.image_filters [--quick] [--images N]. Writes benchmarks/results/image_filters.{json,md,png}.
+Run: python -m benchmarks.image_filters [--quick] [--images N]. Writes image_filters.{json,md,png} to --out.
 
 Inputs are the app's sample photos scaled up to about 12 megapixels (JPEG, written once to benchmarks/.cache/),
 copied to N distinct files. Every mode does the same work with the same code (utils.images load/save, the app's
@@ -38,7 +38,7 @@ from PIL import Image
 from apps.image_filters import FilterSpec, Settings, build_flow, parse_filter_specs
 from apps.image_filters.inputs import SAMPLES, find_images
 from apps.image_filters.plan import Job, Output, plan_jobs
-from benchmarks.report import Bars, Table, Verdict, console_text, write_report
+from benchmarks.report import Bars, Table, Verdict, console_text, parse_args, write_report
 from pocketflow import AsyncFlow, AsyncNode, AsyncParallelBatchFlow
 from utils.images import load_image, save_image
 
@@ -367,7 +367,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help=f"{QUICK_IMAGES} images, one round (default: {FULL_IMAGES} images, best of {FULL_ROUNDS})")
     parser.add_argument("--images", type=int, help="number of input images")
     parser.add_argument("--rounds", type=int, help="rounds of every mode; the best of each is reported")
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)
     CACHE.mkdir(exist_ok=True)
     count = args.images or (QUICK_IMAGES if args.quick else FULL_IMAGES)
     run(count, args.rounds or (1 if args.quick else FULL_ROUNDS), args.quick)

@@ -1,6 +1,6 @@
 """Per-item overhead of pocketflow's parallel batches vs a raw asyncio.gather and upstream PocketFlow 0.0.3.
 
-Run: python -m benchmarks.overhead [--quick]. Writes benchmarks/results/overhead.{json,md,png}.
+Run: python -m benchmarks.overhead [--quick]. Writes overhead.{json,md,png} to --out.
 Upstream is installed on first use into benchmarks/.upstream/ and imported as `pocketflow_upstream`.
 """
 
@@ -20,7 +20,7 @@ from types import ModuleType
 from typing import Any
 
 import pocketflow
-from benchmarks.report import Bars, Table, Verdict, console_text, write_report
+from benchmarks.report import Bars, Table, Verdict, console_text, parse_args, write_report
 
 HERE = Path(__file__).resolve().parent
 UPSTREAM_DIR = HERE / ".upstream"
@@ -209,7 +209,7 @@ def notes(items: int, runs: int, repeats: int, quick: bool) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.overhead", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer items and repeats (under a minute)")
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)
     items, runs, repeats = (20_000, 5_000, 1) if args.quick else (100_000, 20_000, 3)
     upstream = load_upstream()
     print(f"overhead benchmark ({'quick' if args.quick else 'full'}): {items:,} items, {runs:,} sub-flow runs, "

@@ -6,6 +6,9 @@
                          tables=tables, charts=charts, data={"runs": ...}, notes=["latency model: ..."],
                          verdicts=[Verdict("(c) at least 4x faster than (b)", True, "9.1x")])
 
+Results go to the folder given with `--out` (default `benchmark-results/` in the working directory), never over
+the committed results in benchmarks/results/ unless asked with `--out benchmarks/results`.
+
 Every page names the machine it was measured on (CPU model, cores, Python and Pillow versions, date), because
 the ratios only mean something next to it. Files are written atomically (a `.tmp` beside them, then replaced),
 so an interrupted run never leaves a half-written result.
@@ -13,6 +16,7 @@ so an interrupted run never leaves a half-written result.
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import math
@@ -23,7 +27,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+RESULTS_DIR = Path(__file__).resolve().parent / "results"  # the committed results, quoted by the README
+DEFAULT_OUT = Path("benchmark-results")
+_out = DEFAULT_OUT
 
 
 @dataclass(frozen=True)
@@ -116,13 +122,14 @@ def write_report(
     data: Mapping[str, Any],
     notes: Sequence[str] = (),
     verdicts: Sequence[Verdict] = (),
-    results_dir: Path = RESULTS_DIR,
+    results_dir: Path | None = None,
 ) -> Written:
     """Write `<results_dir>/<name>.json`, `.md` and `.png`; returns their paths.
 
     The JSON holds the machine, notes, verdicts, tables and everything in `data` (which must be JSON-able).
     """
     machine = machine_info()
+    results_dir = results_dir or _out
     results_dir.mkdir(parents=True, exist_ok=True)
     paths = Written(results_dir / f"{name}.json", results_dir / f"{name}.md", results_dir / f"{name}.png")
     payload = {
@@ -139,6 +146,18 @@ def write_report(
     _write_atomic(paths.markdown, _markdown(title, command, machine, tables, notes, verdicts, paths.chart.name))
     _chart(title, charts, paths.chart)
     return paths
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """A benchmark's options plus --out, which every later write_report() in the process writes to."""
+    global _out
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                        help=f"folder for the JSON, Markdown and PNG results (default: {DEFAULT_OUT}/; "
+                             f"--out {RESULTS_DIR.relative_to(Path(__file__).resolve().parent.parent)} replaces the "
+                             "committed results)")  # fmt: skip
+    args = parser.parse_args(argv)
+    _out = args.out
+    return args
 
 
 def console_text(tables: Sequence[Table], verdicts: Sequence[Verdict]) -> str:
