@@ -402,7 +402,9 @@ def _scale_16_to_8(im: Image.Image) -> Image.Image:
 # ---- saving ----------------------------------------------------------------------------------------------------
 
 
-def _save_options(picture: Picture, fmt: str, frames: list[Image.Image], quality: int, metadata: str) -> dict[str, object]:
+def _save_options(
+    picture: Picture, fmt: str, frames: list[Image.Image], quality: int, metadata: str
+) -> dict[str, object]:
     options: dict[str, object] = {"quality": quality} if fmt in _QUALITY_FORMATS else {}
     if picture.icc_profile and fmt in _ICC_FORMATS and frames[0].mode in _RGB_MODES:
         options["icc_profile"] = picture.icc_profile  # never on grey: an RGB profile doesn't describe it

@@ -2,7 +2,8 @@
 
 from .filters import FILTERS, FilterSpec, FilterSpecError, parse_filter_specs
 from .flow import Settings, build_flow
-from .inputs import InputError, find_images
+from .inputs import InputError, find_images, scan_inputs
+from .render import OutputOptions, apply_filter, filter_and_save, load_source, render_image, save_output
 from .report import Report
 
 __all__ = [
@@ -10,9 +11,16 @@ __all__ = [
     "FilterSpec",
     "FilterSpecError",
     "InputError",
+    "OutputOptions",
     "Report",
     "Settings",
+    "apply_filter",
     "build_flow",
+    "filter_and_save",
     "find_images",
+    "load_source",
     "parse_filter_specs",
+    "render_image",
+    "save_output",
+    "scan_inputs",
 ]

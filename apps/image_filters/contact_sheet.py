@@ -1,7 +1,8 @@
-"""The contact sheet: one PNG grid with a row per image (the original, then each filter's output), labelled.
+"""The contact sheet: PNG pages of a grid with a row per image (the original, then each filter's output), labelled.
 
-Column labels run along the top, image names down the left; each thumbnail is fitted into its square cell
-(never enlarged) and centred. Transparent pixels show the sheet's white background.
+Column labels run along the top, image names down the left; each thumbnail (made during the run, in sRGB,
+over white) is centred in its square cell. At most ROWS_PER_PAGE rows per page, so thousands of images
+give many pages a viewer can open, not one 275-megapixel PNG.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from utils.images import ImageLoadError, load_image
+from .render import THUMB_SIDE
 
 BACKGROUND = (255, 255, 255)
 INK = (30, 30, 30)
-CELL = 160
+CELL = THUMB_SIDE
+ROWS_PER_PAGE = 50
 
 
 @dataclass(frozen=True)
@@ -47,14 +49,9 @@ class Layout:
         return left + (self.cell - size[0]) // 2, top + (self.cell - size[1]) // 2
 
 
-def thumbnail(path: Path, cell: int) -> Image.Image | None:
-    """The image at `path` fitted into a `cell` square, or None if it can't be loaded (e.g. a failed output)."""
-    try:
-        img = load_image(path)
-    except ImageLoadError:
-        return None
-    img.thumbnail((cell, cell), Image.Resampling.LANCZOS)
-    return img
+def page_path(first: Path, number: int) -> Path:
+    """Page 1 is `first` (contact_sheet.png); page n is contact_sheet-n.png beside it."""
+    return first if number == 1 else first.with_name(f"{first.stem}-{number}{first.suffix}")
 
 
 def render(layout: Layout, columns: Sequence[str], rows: Sequence[tuple[str, Sequence[Image.Image | None]]]) -> Image.Image:

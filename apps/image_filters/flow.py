@@ -3,16 +3,19 @@
     ProcessImages (AsyncParallelBatchFlow, isolate=True, at most `workers` images in flight)
       per image:  LoadImage --default--> FilterAndSave (one pool job per filter: apply + encode to a path)
                   LoadImage --failed---> RecordFailure
-    then, with contact_sheet: ContactSheet
+    then, with contact_sheet: ContactSheet (pages drawn from thumbnails made along the way)
+    then SaveRecords (one file-system sync, then the manifest)
 
 Decoding once per image and bounding the images in flight keeps memory flat however many inputs there
-are; the shared thread pool keeps every core busy because Pillow releases the GIL while decoding,
-filtering and encoding to a file path.
+are; the shared thread pool keeps every core busy because Pillow and OpenCV release the GIL while
+decoding, filtering and encoding to a file path.
 """
 
 from __future__ import annotations
 
-import os
+import logging
+import re
+import time
 from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -20,13 +23,19 @@ from pathlib import Path
 from typing import Any
 
 from pocketflow import AsyncFlow, AsyncParallelBatchFlow, BaseNode
+from utils.images import DEFAULT_MAX_PIXELS
 
+from .cpus import usable_cpus
 from .filters import FilterSpec
-from .nodes import ContactSheet, FilterAndSave, InlineExecutor, LoadImage, RecordFailure
+from .nodes import ContactSheet, FilterAndSave, InlineExecutor, LoadImage, RecordFailure, SaveRecords
 from .plan import plan_jobs
+from .render import OutputOptions
 from .report import Report
 
 CONTACT_SHEET_NAME = "contact_sheet.png"
+STALE_TEMP_SECONDS = 3600  # a temp file this old is debris of a killed run, whatever it was for
+_TEMP_NAME = re.compile(r"^\.(?P<target>.+)\.[0-9a-f]{12}\.tmp$")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -36,44 +45,84 @@ class Settings:
     format: str = "keep"  # keep | jpg | png | webp
     quality: int = 90
     overwrite: bool = False
-    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    workers: int = field(default_factory=usable_cpus)
     contact_sheet: bool = False
+    metadata: str = "camera"  # camera | all | none
+    max_pixels: int = DEFAULT_MAX_PIXELS
+
+    @property
+    def options(self) -> OutputOptions:
+        return OutputOptions(self.quality, self.metadata, self.max_pixels, thumbnails=self.contact_sheet)
 
 
 class ProcessImages(AsyncParallelBatchFlow):
     """Plans outputs for shared["images"], then runs the per-image sub-flow for images with work left.
 
-    Writes shared["jobs"] (the plan) and fills shared["report"] (created if absent).
+    Writes shared["jobs"] (the plan) and fills shared["report"] (created if absent). `settled` counts the
+    images with nothing left to do, for a progress bar whose total is every image.
     """
 
     def __init__(self, start: BaseNode, settings: Settings, *, max_concurrency: int) -> None:
         super().__init__(start, max_concurrency=max_concurrency, isolate=True)
         self.settings = settings
+        self.settled = 0
 
     async def prep_async(self, shared: Any) -> list[dict[str, Any]]:
         s = self.settings
-        jobs = plan_jobs(shared["images"], s.filters, s.out_dir, s.format, s.overwrite)
+        jobs = plan_jobs(shared["images"], s.filters, s.out_dir, s.format, s.overwrite, quality=s.quality,
+                         metadata=s.metadata)  # fmt: skip
+        remove_stale_temp_files(s.out_dir, {out.path.name for job in jobs for out in job.pending})
         report: Report = shared.setdefault("report", Report())
         report.images += len(jobs)
         report.skipped.extend(out.path for job in jobs for out in job.outputs if out.fresh)
         shared["jobs"] = jobs
+        self.settled = sum(1 for job in jobs if not job.pending)
         return [{"job": job} for job in jobs if job.pending]
 
 
-def build_flow(settings: Settings, executor: Executor | None = None, *, load: LoadImage | None = None) -> AsyncFlow:
+def remove_stale_temp_files(out_dir: Path, pending: set[str]) -> None:
+    """Delete hidden temp files that a killed run left: those for outputs this run will redo, and old ones."""
+    try:
+        entries = list(out_dir.iterdir())
+    except OSError:
+        return
+    cutoff = time.time() - STALE_TEMP_SECONDS
+    for path in entries:
+        match = _TEMP_NAME.match(path.name)
+        if match is None:
+            continue
+        try:
+            if match["target"] in pending or path.stat().st_mtime < cutoff:
+                path.unlink()
+                log.info("removed %s, left by an interrupted run", path)
+        except OSError:
+            pass
+
+
+def build_flow(
+    settings: Settings,
+    executor: Executor | None = None,
+    *,
+    load: LoadImage | None = None,
+    sheet_executor: Executor | None = None,
+) -> AsyncFlow:
     """The whole pipeline. Run it with `await flow.run_async({"images": [paths...]})`; read shared["report"].
 
-    `executor` (e.g. a ThreadPoolExecutor of `settings.workers` threads, owned by the caller) runs all Pillow
+    `executor` (e.g. a ThreadPoolExecutor of `settings.workers` threads, owned by the caller) runs all pixel
     work, with `settings.workers` images in flight; with None everything runs inline, one image and one filter
     at a time (the --sequential baseline), through the same nodes and producing identical files.
-    `load` replaces the node that decodes each image (.cluster's keeps the pixels on a Dask worker).
+    `load` replaces the node that decodes each image (.cluster's keeps the pixels on a Dask worker);
+    `sheet_executor` draws the contact sheet (default: `executor`).
     """
     in_flight = settings.workers if executor is not None else 1
     executor = executor if executor is not None else InlineExecutor()
-    load = load if load is not None else LoadImage(executor)
-    load >> FilterAndSave(settings.quality, executor)
+    options = settings.options
+    load = load if load is not None else LoadImage(executor, options)
+    load >> FilterAndSave(options, executor)
     load - "failed" >> RecordFailure()
     images = ProcessImages(load, settings, max_concurrency=in_flight)
+    last: BaseNode = images
     if settings.contact_sheet:
-        images >> ContactSheet(settings.out_dir / CONTACT_SHEET_NAME, executor)
+        last = last >> ContactSheet(settings.out_dir / CONTACT_SHEET_NAME, sheet_executor or executor)
+    last >> SaveRecords(settings.out_dir)
     return AsyncFlow(start=images)

@@ -1,33 +1,40 @@
 """The image pipeline's nodes.
 
-Per image (one isolated sub-flow run): LoadImage decodes it once into the run's own scope, then
-FilterAndSave fans out over the filters; each pool job applies one filter *and* encodes the result to
-its file, so the filtered picture never waits in memory and both steps run where Pillow releases the GIL.
-A load failure routes to RecordFailure instead. ContactSheet runs once at the end.
+Per image (one isolated sub-flow run): LoadImage refuses outputs that would be too large (header only), then
+decodes the image once into the run's own scope; FilterAndSave fans out over the filters, each pool job
+applying one filter to every frame *and* encoding the result to its file (render.filter_and_save), so the
+filtered picture never waits in memory and both steps run where Pillow and OpenCV release the GIL.
+A load failure routes to RecordFailure instead. After all images: ContactSheet (if asked) draws pages from
+the thumbnails made along the way, and SaveRecords syncs the outputs to disk once and records them.
 
-All Pillow work goes through one caller-owned executor: a thread pool (parallel), or InlineExecutor, which
+All pixel work goes through one caller-owned executor: a thread pool (parallel), or InlineExecutor, which
 runs each job on the spot (the sequential baseline), so both modes run the very same nodes and code.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
+import logging
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from PIL import Image
 
 from pocketflow import AsyncNode, AsyncParallelBatchNode
-from utils.images import ImageLoadError, load_image, save_image
+from utils.files import sync_filesystem
+from utils.images import ImageLoadError, Picture, holds_frames, image_format_for, load_picture, save_image
 
-from . import contact_sheet
+from . import contact_sheet, manifest
 from .plan import Job, Output
+from .render import OutputOptions, filter_and_save, load_source, oversized, thumbnail
 from .report import Failure, Report
 
 T = TypeVar("T")
-FilterJob = tuple[Image.Image, Output]
+log = logging.getLogger(__name__)
 
 
 class InlineExecutor(Executor):
@@ -46,30 +53,61 @@ async def run_on(executor: Executor, fn: Callable[..., T], *args: Any) -> T:
     return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
 
 
-class LoadImage(AsyncNode):
-    """Decode the run's image once (params["job"]) into shared["image"], which isolation keeps per run."""
+@dataclass(frozen=True)
+class Loaded:
+    """What LoadImage hands on: the decoded picture (None if every output was refused) and what it learnt."""
 
-    def __init__(self, executor: Executor) -> None:
+    picture: Any  # Picture here; a handle to one elsewhere (e.g. a Dask future)
+    frames: int
+    refused: dict[Any, str]  # FilterSpec -> one-line refusal
+    thumbnail: bytes | None
+    stamp: tuple[int, int, int] | None  # the input's identity before decoding (recorded with each output)
+
+
+class LoadImage(AsyncNode):
+    """Decode the run's image once (params["job"]) into shared["loaded"], which isolation keeps per run."""
+
+    def __init__(self, executor: Executor, options: OutputOptions | None = None) -> None:
         super().__init__()
         self.executor = executor
+        self.options = options if options is not None else OutputOptions()
 
-    async def prep_async(self, shared: Any) -> Path:
+    async def prep_async(self, shared: Any) -> Job:
         job: Job = self.params["job"]
-        return job.source
+        return job
 
-    async def exec_async(self, source: Path) -> Image.Image:
-        return await run_on(self.executor, load_image, source)
+    async def exec_async(self, job: Job) -> Loaded:
+        stamp = manifest.source_stamp(job.source)
+        specs = [out.spec for out in job.pending]
+        refused = await run_on(self.executor, oversized, job.source, specs, self.options.max_pixels)
+        wanted = [spec for spec in specs if spec not in refused]
+        if not wanted:
+            return Loaded(None, 0, refused, None, stamp)
+        picture: Picture = await run_on(self.executor, load_source, job.source, wanted, self.options)
+        thumb = await run_on(self.executor, thumbnail, picture) if self.options.thumbnails else None
+        return Loaded(picture, len(picture.frames), refused, thumb, stamp)
 
-    async def exec_fallback_async(self, source: Path, exc: Exception) -> Any:
+    async def exec_fallback_async(self, job: Job, exc: Exception) -> Any:
         if isinstance(exc, ImageLoadError):
             return exc
         raise exc
 
-    async def post_async(self, shared: Any, source: Path, result: Image.Image | ImageLoadError) -> str | None:
+    async def post_async(self, shared: Any, job: Job, result: Loaded | ImageLoadError) -> str | None:
         if isinstance(result, ImageLoadError):
             shared["error"] = result
             return "failed"
-        shared["image"] = result
+        report: Report = shared["report"]
+        for out in job.pending:
+            if out.spec in result.refused:
+                report.failed.append(Failure(out.path, result.refused[out.spec]))
+            elif result.frames > 1 and not holds_frames(image_format_for(out.path)):
+                report.warnings.append(
+                    f"{job.source}: {result.frames} frames, but {out.path.suffix} holds one; {out.path.name} has the "
+                    "first (use --format keep, webp or png to keep them all)"
+                )
+        if result.thumbnail is not None:
+            report.thumbnails[job.source] = result.thumbnail
+        shared["loaded"] = result
         return None
 
 
@@ -83,57 +121,121 @@ class RecordFailure(AsyncNode):
         report.failed_images.add(job.source)
 
 
-class FilterAndSave(AsyncParallelBatchNode):
-    """One item per pending output: apply its filter to the shared decoded image and write the file atomically."""
+FilterJob = tuple[Any, Output]  # (the loaded picture, the output to make from it)
 
-    def __init__(self, quality: int, executor: Executor) -> None:
+
+class FilterAndSave(AsyncParallelBatchNode):
+    """One item per pending output: apply its filter to the shared decoded picture and write the file atomically."""
+
+    def __init__(self, options: OutputOptions, executor: Executor) -> None:
         super().__init__(executor=executor, errors="collect")  # the pool's size bounds the work in flight
-        self.quality = quality
+        self.options = options
 
     async def prep_async(self, shared: Any) -> list[FilterJob]:
         job: Job = self.params["job"]
-        image: Image.Image = shared["image"]
-        return [(image, out) for out in job.pending]
+        loaded: Loaded = shared["loaded"]
+        return [(loaded.picture, out) for out in job.pending if out.spec not in loaded.refused]
 
-    def exec(self, item: FilterJob) -> Path:
-        image, out = item
-        save_image(out.spec(image), out.path, quality=self.quality)
-        return out.path
+    def exec(self, item: FilterJob) -> bytes | None:
+        picture, out = item
+        return filter_and_save(picture, out.spec, out.path, self.options)
 
-    async def post_async(self, shared: Any, items: list[FilterJob], results: list[Path | Exception]) -> None:
+    async def post_async(self, shared: Any, items: list[FilterJob], results: list[bytes | None | Exception]) -> None:
+        job: Job = self.params["job"]
         report: Report = shared["report"]
-        for (_, out), result in zip(items, results):
+        loaded: Loaded = shared["loaded"]
+        for (_, out), result in zip(items, results, strict=True):
             if isinstance(result, Exception):
                 report.failed.append(Failure(out.path, f"{out.path}: {type(result).__name__}: {result}"))
-            else:
-                report.written.append(result)
+                continue
+            report.written.append(out.path)
+            report.processed.add(job.source)
+            if result is not None:
+                report.thumbnails[out.path] = result
+            written = manifest.output_stamp(out.path)
+            if loaded.stamp is not None and written is not None:
+                source = str(job.source.resolve())
+                report.records[out.path] = manifest.Record(source, loaded.stamp, out.settings, written)
 
 
 class ContactSheet(AsyncNode):
-    """Write one PNG grid of every loaded image and its outputs (written now or skipped as fresh)."""
+    """Pages of one PNG grid (contact_sheet.png, contact_sheet-2.png, ...) of every loaded image and its
+    outputs, drawn from the thumbnails made during the run (fresh outputs: read back small)."""
 
     def __init__(self, path: Path, executor: Executor) -> None:
         super().__init__()
         self.path, self.executor = path, executor
 
-    async def prep_async(self, shared: Any) -> list[Job]:
+    async def prep_async(self, shared: Any) -> tuple[list[Job], Report]:
         report: Report = shared["report"]
         jobs: list[Job] = shared["jobs"]
-        return [job for job in jobs if job.source not in report.failed_images]
+        return [job for job in jobs if job.source not in report.failed_images], report
 
-    async def exec_async(self, jobs: list[Job]) -> Path | None:
+    async def exec_async(self, prep_res: tuple[list[Job], Report]) -> list[Path]:
+        jobs, report = prep_res
         if not jobs:
-            return None
-        rows = await asyncio.gather(*(run_on(self.executor, self._row, job) for job in jobs))
-        layout = contact_sheet.Layout(rows=len(jobs), cols=1 + len(jobs[0].outputs))
+            return []
+        missing = [p for job in jobs for p in _shown(job) if p not in report.thumbnails]
+        made = await asyncio.gather(*(run_on(self.executor, _thumbnail_from_file, p) for p in missing))
+        thumbs = report.thumbnails | {p: t for p, t in zip(missing, made, strict=True) if t is not None}
         columns = ["original", *(out.spec.label for out in jobs[0].outputs)]
-        sheet = await run_on(self.executor, contact_sheet.render, layout, columns, rows)
-        await run_on(self.executor, save_image, sheet, self.path)
-        return self.path
+        pages = []
+        for number, start in enumerate(range(0, len(jobs), contact_sheet.ROWS_PER_PAGE), 1):
+            page_jobs = jobs[start : start + contact_sheet.ROWS_PER_PAGE]
+            rows = [(job.name, [thumbs.get(p) for p in _shown(job)]) for job in page_jobs]
+            path = contact_sheet.page_path(self.path, number)
+            await run_on(self.executor, _draw_page, rows, columns, path)
+            pages.append(path)
+        return pages
 
-    def _row(self, job: Job) -> tuple[str, list[Image.Image | None]]:
-        paths = [job.source, *(out.path for out in job.outputs)]
-        return job.name, [contact_sheet.thumbnail(path, contact_sheet.CELL) for path in paths]
+    async def post_async(self, shared: Any, prep_res: Any, pages: list[Path]) -> None:
+        shared["contact_sheet"] = pages[0] if pages else None
+        shared["contact_sheet_pages"] = pages
 
-    async def post_async(self, shared: Any, jobs: list[Job], path: Path | None) -> None:
-        shared["contact_sheet"] = path
+
+def _shown(job: Job) -> tuple[Path, ...]:
+    """The files in an image's contact-sheet row: the original, then each output."""
+    return (job.source, *(out.path for out in job.outputs))
+
+
+def _thumbnail_from_file(path: Path) -> bytes | None:
+    """A contact-sheet thumbnail of a file this run didn't decode (a fresh output), decoded small; None if it can't."""
+    side = contact_sheet.CELL
+    try:
+        return thumbnail(load_picture(path, min_size=(side, side), all_frames=False), side)
+    except ImageLoadError:
+        return None
+
+
+def _draw_page(rows: list[tuple[str, list[bytes | None]]], columns: list[str], path: Path) -> None:
+    decoded = [(name, [Image.open(io.BytesIO(t)) if t is not None else None for t in thumbs]) for name, thumbs in rows]
+    layout = contact_sheet.Layout(rows=len(rows), cols=len(columns))
+    save_image(contact_sheet.render(layout, columns, decoded), path, fsync=False)
+
+
+class SaveRecords(AsyncNode):
+    """Make the run's outputs durable with one file-system sync, then record them in the manifest."""
+
+    def __init__(self, out_dir: Path) -> None:
+        super().__init__()
+        self.out_dir = out_dir
+
+    async def prep_async(self, shared: Any) -> tuple[Report, list[Path]]:
+        report: Report = shared["report"]
+        return report, shared.get("contact_sheet_pages", [])
+
+    async def exec_async(self, prep_res: tuple[Report, list[Path]]) -> None:
+        report, pages = prep_res
+        await asyncio.to_thread(record_outputs, self.out_dir, report, pages)
+
+
+def record_outputs(out_dir: Path, report: Report, extra: list[Path] | None = None) -> None:
+    """Sync the file system holding `out_dir` once, then merge the report's records into its manifest.
+
+    Also what an interrupted run calls on its way out, so finished outputs aren't redone next time.
+    """
+    if not report.records and not extra:
+        return
+    sync_filesystem(out_dir)
+    manifest.update(out_dir, {path.name: record for path, record in report.records.items()},
+                    [path.name for path in extra or []])  # fmt: skip

@@ -1,31 +1,41 @@
 """Plan the work before any of it starts: one output path per (image, filter), and which are already fresh.
 
-Output names are `<name>_<filter label>.<ext>`. Images whose file stems collide (a/photo.jpg and b/photo.png)
-get a deterministic suffix: the parent folder's name when that tells them apart, else a short hash of the
-full path, so two inputs never overwrite each other's outputs.
+Output names are `<name>_<filter label>.<ext>`, and `<name>` depends only on the input itself: its file stem,
+plus `-<its extension>` when the output format differs from the input's (so photo.jpg and photo.png never
+collide, whatever --format says). Only inputs that share a name and extension in different folders need
+more: the one already recorded under that name keeps it (else the first by path), the others add a short
+hash of their own path. Names too long for the file system are cut, with a hash of the full name kept.
+
+Freshness comes from the output folder's manifest (see .manifest): an output is redone unless it was made
+from this very input with these very settings and hasn't changed since.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from utils.files import safe_filename
 from utils.images import image_format_for
 
+from . import manifest
 from .filters import FilterSpec
 
 FORMATS = ("keep", "jpg", "png", "webp")
+RENDER_VERSION = 2  # bump when the same settings would now give different pixels
+_MAX_NAME_BYTES = 230  # file systems allow 255; temp names add 18 (".", ".<12 hex>.tmp")
+_LONG_STEM_BYTES = 150
 
 
 @dataclass(frozen=True)
 class Output:
     spec: FilterSpec
     path: Path
-    fresh: bool  # exists and is newer than its input, so it is skipped (unless overwriting)
+    fresh: bool  # made from this input with these settings and unchanged since, so skipped (unless overwriting)
+    settings: str  # what the manifest records it was made with
 
 
 @dataclass(frozen=True)
@@ -42,43 +52,95 @@ class Job:
 
 
 def plan_jobs(
-    images: Sequence[Path], filters: Sequence[FilterSpec], out_dir: Path, fmt: str = "keep", overwrite: bool = False
+    images: Sequence[Path],
+    filters: Sequence[FilterSpec],
+    out_dir: Path,
+    fmt: str = "keep",
+    overwrite: bool = False,
+    *,
+    quality: int = 90,
+    metadata: str = "camera",
 ) -> list[Job]:
-    """A Job per image, in input order, with output paths and freshness decided from the file system."""
-    names = output_names(images)
+    """A Job per image, in input order, with output paths and freshness decided from the manifest."""
+    records = manifest.read(out_dir)
+    names = output_names(images, fmt, records)
     jobs = []
     for source in images:
         ext = output_extension(source, fmt)
-        source_mtime = _mtime(source)
+        stamp = manifest.source_stamp(source)
         outputs = []
         for spec in filters:
-            path = out_dir / f"{names[source]}_{spec.label}{ext}"
-            fresh = not overwrite and source_mtime is not None and (_mtime(path) or 0) > source_mtime
-            outputs.append(Output(spec, path, fresh))
+            path = out_dir / fit_name(names[source], f"_{spec.label}{ext}")
+            settings = settings_key(spec, ext, quality, metadata)
+            record = records.get(path.name)
+            fresh = (
+                not overwrite
+                and record is not None
+                and stamp is not None
+                and record.source == str(source.resolve())
+                and record.source_stamp == stamp
+                and record.settings == settings
+                and record.output_stamp == manifest.output_stamp(path)
+            )
+            outputs.append(Output(spec, path, fresh, settings))
         jobs.append(Job(source, names[source], tuple(outputs)))
     return jobs
 
 
-def output_names(images: Sequence[Path]) -> dict[Path, str]:
-    """A distinct, file-name-safe name per image; independent of input order."""
-    groups: defaultdict[str, list[Path]] = defaultdict(list)
+def settings_key(spec: FilterSpec, ext: str, quality: int, metadata: str) -> str:
+    """Everything that shapes an output's bytes, as one string (quality only where the format uses it)."""
+    values = ",".join(f"{key}={value}" for key, value in sorted(spec.values().items()))
+    fmt = image_format_for(Path("x" + ext))
+    quality_part = f" quality={quality}" if fmt in ("JPEG", "WEBP") else ""
+    return f"v{RENDER_VERSION} {spec.name}({values}) {fmt}{quality_part} metadata={metadata}"
+
+
+def output_names(
+    images: Sequence[Path], fmt: str = "keep", records: Mapping[str, manifest.Record] | None = None
+) -> dict[Path, str]:
+    """A distinct, file-name-safe name per image, from the image itself (see the module docstring)."""
+    groups: defaultdict[tuple[str, str], list[Path]] = defaultdict(list)
     for path in images:
-        groups[safe_filename(path.stem)].append(path)
+        groups[base_name(path, fmt), output_extension(path, fmt)].append(path)
+    owners = _recorded_owners(records or {})
     names: dict[Path, str] = {}
-    for stem, paths in groups.items():
+    for (base, _), paths in groups.items():
         if len(paths) == 1:
-            names[paths[0]] = stem
+            names[paths[0]] = base
             continue
-        parents = [safe_filename(p.resolve().parent.name) for p in paths]
-        distinct = len(set(parents)) == len(paths)
-        for path, parent in zip(paths, parents):
-            names[path] = f"{stem}-{parent if distinct else _digest(path)}"
-    counts = Counter(names.values())  # a suffixed name may equal another file's own stem
-    return {p: n if counts[n] == 1 else f"{safe_filename(p.stem)}-{_digest(p)}" for p, n in names.items()}
+        by_path = sorted(paths, key=lambda p: str(p.resolve()))
+        owner = next((p for p in by_path if str(p.resolve()) in owners.get(base, ())), by_path[0])
+        for path in paths:
+            names[path] = base if path == owner else f"{base}-{_digest(str(path.resolve()))}"
+    return names
+
+
+def base_name(source: Path, fmt: str = "keep") -> str:
+    """The input's own part of its output names: the safe stem, plus `-<ext>` if the format changes."""
+    stem = safe_filename(source.stem)
+    if len(source.stem.encode("utf-8")) > _LONG_STEM_BYTES:  # cut, tagged with a hash of the whole stem
+        stem = _cut(stem, _LONG_STEM_BYTES) + "~" + _digest(source.stem)
+    if output_extension(source, fmt) == source.suffix.lower():
+        return stem
+    return f"{stem}-{safe_filename(source.suffix.lower().lstrip('.')) or 'none'}"
+
+
+def fit_name(base: str, tail: str) -> str:
+    """`base + tail`, with `base` cut (at a character boundary) and tagged with its hash if the whole is too long."""
+    name = base + tail
+    if len(name.encode("utf-8")) <= _MAX_NAME_BYTES:
+        return name
+    tag = "~" + _digest(base)
+    return _cut(base, max(1, _MAX_NAME_BYTES - len((tag + tail).encode("utf-8")))) + tag + tail
+
+
+def _cut(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` UTF-8 bytes, never inside a character."""
+    return text.encode("utf-8")[:limit].decode("utf-8", "ignore")
 
 
 def output_extension(source: Path, fmt: str) -> str:
-    """`.jpg`/`.png`/`.webp` for those formats; for "keep", the input's extension if Pillow can write it, else `.png`."""
+    """`.jpg`/`.png`/`.webp` for those formats; "keep": the input's extension if Pillow writes it, else `.png`."""
     if fmt != "keep":
         return f".{fmt}"
     try:
@@ -88,12 +150,14 @@ def output_extension(source: Path, fmt: str) -> str:
     return source.suffix.lower()
 
 
-def _digest(path: Path) -> str:
-    return hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]
+def _recorded_owners(records: Mapping[str, manifest.Record]) -> dict[str, set[str]]:
+    """Base name -> the sources already recorded under it (from output names `<base>_<label>.<ext>`)."""
+    owners: defaultdict[str, set[str]] = defaultdict(set)
+    for name, record in records.items():
+        if record.source and "_" in name:
+            owners[name.rsplit("_", 1)[0]].add(record.source)
+    return owners
 
 
-def _mtime(path: Path) -> int | None:
-    try:
-        return path.stat().st_mtime_ns
-    except OSError:
-        return None
+def _digest(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()[:8]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .manifest import Record
+
 
 @dataclass(frozen=True)
 class Failure:
@@ -14,20 +16,29 @@ class Failure:
 
 @dataclass
 class Report:
-    """Counts outputs, not images, except `images` and `failed_images` (inputs that couldn't be loaded)."""
+    """Counts outputs, not images, except `images`, `processed` and `failed_images`.
+
+    `records` are the manifest entries of outputs written this run, saved once they are synced to disk;
+    `thumbnails` (contact-sheet JPEG bytes) are keyed by the file they show, input or output.
+    """
 
     images: int = 0
+    processed: set[Path] = field(default_factory=set)  # inputs with at least one output written this run
     written: list[Path] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)
     failed: list[Failure] = field(default_factory=list)
     failed_images: set[Path] = field(default_factory=set)
+    warnings: list[str] = field(default_factory=list)
+    records: dict[Path, Record] = field(default_factory=dict)
+    thumbnails: dict[Path, bytes] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return not self.failed
 
     def summary(self, seconds: float) -> str:
-        rate = self.images / seconds if seconds > 0 else 0.0
+        """One line; images/s counts only the images this run actually processed (not skipped or failed)."""
+        rate = len(self.processed) / seconds if seconds > 0 else 0.0
         return (
             f"images: {self.images}, outputs written: {len(self.written)}, skipped: {len(self.skipped)}, "
             f"failed: {len(self.failed)}, {seconds:.2f} s, {rate:.2f} images/s"

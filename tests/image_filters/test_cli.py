@@ -26,7 +26,7 @@ def test_default_run_filters_the_bundled_samples(tmp_path: Path, capsys: pytest.
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     assert main([]) == 0
-    names = sorted(os.listdir(tmp_path / "output"))
+    names = sorted(n for n in os.listdir(tmp_path / "output") if not n.startswith("."))
     stems = sorted(p.stem for p in SAMPLES.iterdir() if p.suffix != ".md")
     assert names == sorted(f"{s}_{f}{'.jpg' if s == 'rocket' else '.png'}" for s in stems
                            for f in ("grayscale", "blur", "sepia"))
@@ -41,8 +41,9 @@ def test_options_reach_the_flow(tmp_path: Path, capsys: pytest.CaptureFixture[st
             "--quality", "50", "--workers", "1", "--contact-sheet", "--quiet"]
     assert main(argv) == 0
     assert capsys.readouterr().out == ""
-    assert sorted(os.listdir(tmp_path / "o")) == ["contact_sheet.png", "pic_invert.webp", "pic_resize-width32.webp"]
-    with Image.open(tmp_path / "o" / "pic_resize-width32.webp") as img:
+    assert sorted(os.listdir(tmp_path / "o")) == [".image_filters.json", "contact_sheet.png", "pic-png_invert.webp",
+                                                  "pic-png_resize-width32.webp"]
+    with Image.open(tmp_path / "o" / "pic-png_resize-width32.webp") as img:
         assert img.format == "WEBP" and img.size == (32, 32)
     assert main(argv) == 0  # second run: everything fresh, nothing rewritten
     os.utime(src, (time.time() + 60,) * 2)
@@ -62,7 +63,7 @@ def test_bad_inputs_exit_1_with_one_line_each_and_the_rest_done(tmp_path: Path,
         assert sum(str(path) in line for line in lines) == 1
     assert "Traceback" not in captured.err
     assert "images: 6, outputs written: 1, skipped: 0, failed: 5" in captured.out
-    assert os.listdir(tmp_path / "o") == ["ok_invert.png"]
+    assert sorted(os.listdir(tmp_path / "o")) == [".image_filters.json", "ok_invert.png"]
 
 
 @pytest.mark.parametrize(
@@ -118,7 +119,7 @@ def test_ctrl_c_exits_130_leaving_only_complete_files(tmp_path: Path) -> None:
     assert stderr.strip().splitlines()[-1] == (
         "interrupted: outputs already written are complete; run again to finish the rest")
     assert "Traceback" not in stderr
-    written = os.listdir(out)
+    written = [n for n in os.listdir(out) if n != ".image_filters.json"]
     assert 0 < len(written) < 120 and all(n.endswith(".png") and not n.startswith(".") for n in written)
     for name in written:
         with Image.open(out / name) as img:

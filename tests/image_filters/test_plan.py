@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from apps.image_filters.filters import parse_filter_specs
-from apps.image_filters.inputs import InputError, find_images
-from apps.image_filters.plan import output_extension, output_names, plan_jobs
+from apps.image_filters.inputs import InputError, find_images, readable_suffixes
+from apps.image_filters import manifest
+from apps.image_filters.plan import Output, fit_name, output_extension, output_names, plan_jobs
 from tests.image_filters.make_images import solid
 
 
@@ -36,18 +37,12 @@ def test_files_globs_and_duplicates(tmp_path: Path) -> None:
     assert found == [b, a, c, text]  # named files are taken as they are, even non-images; each file once
 
 
-def test_output_folder_inside_an_input_folder_is_left_out(tmp_path: Path) -> None:
-    touch_images(tmp_path, "a.png", "out/a_blur.png")
-    assert find_images([tmp_path], exclude=tmp_path / "out") == [tmp_path / "a.png"]
-    assert find_images([str(tmp_path / "**/*.png")], exclude=tmp_path / "out") == [tmp_path / "a.png"]
-
-
 @pytest.mark.parametrize(
     ("make", "arg", "message"),
     [
         (None, "missing.png", "input not found: {root}/missing.png"),
         (None, "*.nothing", "no files match {root}/*.nothing"),
-        ("empty", "empty", "no images (.bmp, .gif, .jpeg, .jpg, .png, .tif, .tiff, .webp) in folder {root}/empty"),
+        ("empty", "empty", "no images ({suffixes}) in folder {root}/empty"),
     ],
 )
 def test_inputs_that_name_nothing_are_errors(tmp_path: Path, make: str | None, arg: str, message: str) -> None:
@@ -55,27 +50,36 @@ def test_inputs_that_name_nothing_are_errors(tmp_path: Path, make: str | None, a
         (tmp_path / make).mkdir()
     with pytest.raises(InputError) as info:
         find_images([str(tmp_path / arg)])
-    assert str(info.value) == message.format(root=tmp_path)
+    suffixes = ", ".join(sorted(readable_suffixes()))
+    assert str(info.value) == message.format(root=tmp_path, suffixes=suffixes)
+    assert {".jpg", ".png", ".webp", ".tiff"} <= readable_suffixes()
 
 
-def test_same_stems_in_different_folders_get_the_folder_name() -> None:
-    names = output_names([Path("trip/photo.jpg"), Path("home/photo.png"), Path("home/cat.png")])
-    assert names == {Path("trip/photo.jpg"): "photo-trip", Path("home/photo.png"): "photo-home",
-                     Path("home/cat.png"): "cat"}
+def test_names_come_from_the_input_alone() -> None:
+    """Adding photo.png beside photo.jpg renames nothing: with --format keep the extensions differ, and when the
+    format changes the input's extension joins the name."""
+    jpg, png = Path("in/photo.jpg"), Path("in/photo.png")
+    assert output_names([jpg, png, Path("in/cat.png")]) == {jpg: "photo", png: "photo", Path("in/cat.png"): "cat"}
+    assert output_names([jpg, png]) == {jpg: "photo", png: "photo"}  # photo_blur.jpg and photo_blur.png
+    assert output_names([jpg, png], "jpg") == {jpg: "photo", png: "photo-png"}
+    assert output_names([png], "jpg") == {png: "photo-png"}
+    specs = parse_filter_specs("blur")
+    paths = {o.path.name for job in plan_jobs([jpg, png], specs, Path("o")) for o in job.outputs}
+    assert paths == {"photo_blur.jpg", "photo_blur.png"}
 
 
-def test_same_stems_with_same_folder_names_get_a_path_hash_independent_of_order() -> None:
-    paths = [Path("x/a/photo.png"), Path("y/a/photo.png"), Path("x/a/photo.jpg")]
-    names = output_names(paths)
-    assert len(set(names.values())) == 3
-    assert all(n.startswith("photo-") and len(n) == len("photo-") + 8 for n in names.values())
-    assert output_names(paths[::-1]) == names
-
-
-def test_a_suffixed_name_never_collides_with_a_real_stem() -> None:
-    paths = [Path("a/photo.png"), Path("b/photo.png"), Path("c/photo-a.png")]
-    names = output_names(paths)
-    assert len(set(names.values())) == 3 and names[paths[1]] == "photo-b"
+def test_same_name_in_two_folders_the_recorded_owner_keeps_the_plain_name(tmp_path: Path) -> None:
+    first, second = touch_images(tmp_path, "y/photo.png", "x/photo.png")
+    specs = parse_filter_specs("invert")
+    out = tmp_path / "out"
+    assert output_names([first])[first] == "photo"
+    names = output_names([second, first])
+    assert names[second] == "photo" and names[first] == f"photo-{names[first][-8:]}"  # x/ sorts first
+    assert output_names([first, second]) == names  # independent of order
+    [job] = plan_jobs([first], specs, out)
+    manifest.update(out, {job.outputs[0].path.name: manifest.Record(str(first.resolve()), (1, 1, 1), "s", (1, 1))})
+    later = output_names([second, first], records=manifest.read(out))
+    assert later[first] == "photo" and later[second].startswith("photo-")  # y/photo.png keeps its outputs' names
 
 
 def test_unsafe_stems_are_made_safe() -> None:
@@ -91,7 +95,7 @@ def test_output_extension(name: str, fmt: str, ext: str) -> None:
     assert output_extension(Path(name), fmt) == ext
 
 
-def test_outputs_newer_than_their_input_are_fresh_unless_overwriting(tmp_path: Path) -> None:
+def test_freshness_follows_the_manifest_not_dates(tmp_path: Path) -> None:
     [src] = touch_images(tmp_path, "in/a.png")
     specs = parse_filter_specs("grayscale,blur:radius=4")
     out = tmp_path / "out"
@@ -100,10 +104,40 @@ def test_outputs_newer_than_their_input_are_fresh_unless_overwriting(tmp_path: P
     assert job.pending == job.outputs
     for o in job.outputs:
         solid(o.path, (0, 0, 0))
-    t = src.stat().st_mtime_ns
-    os.utime(job.outputs[0].path, ns=(t + 10**9, t + 10**9))  # newer: fresh
-    os.utime(job.outputs[1].path, ns=(t - 10**9, t - 10**9))  # older than the input: redo
     [job] = plan_jobs([src], specs, out)
-    assert [o.fresh for o in job.outputs] == [True, False]
-    [job] = plan_jobs([src], specs, out, overwrite=True)
-    assert [o.fresh for o in job.outputs] == [False, False]
+    assert job.pending == job.outputs, "outputs nobody recorded are redone, however new"
+    stamp = manifest.source_stamp(src)
+    assert stamp is not None
+
+    def record(o: Output) -> manifest.Record:
+        written = manifest.output_stamp(o.path)
+        assert written is not None
+        return manifest.Record(str(src.resolve()), stamp, o.settings, written)
+
+    manifest.update(out, {o.path.name: record(o) for o in job.outputs})
+    [job] = plan_jobs([src], specs, out)
+    assert [o.fresh for o in job.outputs] == [True, True]
+    assert [o.fresh for o in plan_jobs([src], specs, out, overwrite=True)[0].outputs] == [False, False]
+    assert [o.fresh for o in plan_jobs([src], specs, out, quality=80)[0].outputs] == [True, True]  # PNG: no quality
+    assert [o.fresh for o in plan_jobs([src], specs, out, metadata="none")[0].outputs] == [False, False]
+    assert [o.fresh for o in plan_jobs([src], parse_filter_specs("blur:radius=4.5"), out)[0].outputs] == [False]
+
+    older = src.stat().st_mtime_ns - 10**10
+    solid(src, (9, 9, 9))
+    os.utime(src, ns=(older, older))  # replaced by an older-dated file: still redone
+    assert [o.fresh for o in plan_jobs([src], specs, out)[0].outputs] == [False, False]
+
+
+def test_long_names_fit_the_file_system(tmp_path: Path) -> None:
+    stem = "é" * 100 + "x" * 50  # 250 bytes
+    [src] = touch_images(tmp_path, f"{stem}.png")
+    specs = parse_filter_specs("sharpen:radius=2.5:percent=300:threshold=10,invert")
+    [job] = plan_jobs([src], specs, tmp_path / "out")
+    names = [o.path.name for o in job.outputs]
+    assert len(set(names)) == 2 and all(len(n.encode()) <= 230 for n in names)
+    assert fit_name("short", "_blur.png") == "short_blur.png"
+    assert names[0].endswith("_sharpen-radius2.5-percent300-threshold10.png")
+    for o in job.outputs:
+        solid(o.path, (1, 1, 1))  # creatable, temp name included
+    other = touch_images(tmp_path, "é" * 100 + "x" * 51 + ".png")[0]
+    assert plan_jobs([other], specs, tmp_path / "out")[0].outputs[0].path.name not in names

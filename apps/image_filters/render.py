@@ -1,0 +1,156 @@
+"""The work itself, as plain top-level functions of paths, filter specs and options (picklable, no closures),
+so a thread pool, a process pool or a Dask worker can run them:
+
+    load_source(source, specs, options)            -> Picture   (decode once, shrink-on-load when every
+                                                                   filter shrinks)
+    apply_filter(picture, spec)                    -> Picture   (every frame)
+    save_output(picture, path, options)            -> None      (encode, atomic write, no fsync)
+    filter_and_save(picture, spec, path, options)  -> bytes | None  (both; a contact-sheet thumbnail if asked)
+    render_image(source, outputs, options)         -> list of errors (all of one image's outputs, by path)
+
+Durability is the caller's: outputs are renamed into place complete but not fsynced one by one; the flow
+syncs the file system once before it records them (see .manifest).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from utils.images import DEFAULT_MAX_PIXELS, Picture, image_size, load_picture, save_picture, to_srgb
+
+from .filters import FilterSpec
+
+THUMB_SIDE = 160  # contact-sheet cell, in pixels
+_SHRINK_ON_LOAD_GAP = 2  # decode at least twice the final size, so Lanczos still has detail to work with
+_SHRINK = frozenset({"resize", "thumbnail"})
+_MAY_GROW = frozenset({"resize", "rotate"})
+
+
+@dataclass(frozen=True)
+class OutputOptions:
+    """How outputs are written; part of what each output is recorded as made from (except max_pixels)."""
+
+    quality: int = 90
+    metadata: str = "camera"  # camera | all | none (utils.images.METADATA_POLICIES)
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    thumbnails: bool = False  # also return a contact-sheet thumbnail of each output
+
+
+def output_size(size: tuple[int, int], spec: FilterSpec) -> tuple[int, int]:
+    """The size `spec` turns an image of `size` into (width, height)."""
+    w, h = size
+    values = spec.values()
+    if spec.name == "resize":
+        width, height = int(values["width"]), int(values["height"])
+        return width or max(1, round(w * height / h)), height or max(1, round(h * width / w))
+    if spec.name == "thumbnail":
+        side = int(values["size"])
+        if w <= side and h <= side:
+            return w, h
+        scale = min(side / w, side / h)
+        return max(1, round(w * scale)), max(1, round(h * scale))
+    if spec.name == "rotate" and values["expand"]:
+        angle = math.radians(float(values["degrees"]))
+        cos, sin = abs(math.cos(angle)), abs(math.sin(angle))
+        return math.ceil(w * cos + h * sin), math.ceil(w * sin + h * cos)
+    return w, h
+
+
+def oversized(source: Path, specs: Sequence[FilterSpec], max_pixels: int) -> dict[FilterSpec, str]:
+    """The specs that would turn `source` into an image over `max_pixels`, each with its one-line refusal.
+
+    Reads only the header, so a `resize:width=20000` of a tiny file is refused before any decoding.
+    """
+    growing = [spec for spec in specs if spec.name in _MAY_GROW]
+    if not growing:
+        return {}
+    size = image_size(source)
+    refused = {}
+    for spec in growing:
+        width, height = output_size(size, spec)
+        if width * height > max_pixels:
+            refused[spec] = (
+                f"{source}: {spec.label} would make a {width}x{height} image ({width * height} pixels), over "
+                f"the limit of {max_pixels}; refused before any work (raise --max-pixels if you mean it)"
+            )
+    return refused
+
+
+def shrink_on_load_size(size: tuple[int, int], specs: Sequence[FilterSpec]) -> tuple[int, int] | None:
+    """The smallest decode size every spec can work from, when all of them only shrink; else None (full size)."""
+    needed = (0, 0)
+    for spec in specs:
+        if spec.name not in _SHRINK:
+            return None
+        w, h = output_size(size, spec)
+        needed = (max(needed[0], w * _SHRINK_ON_LOAD_GAP), max(needed[1], h * _SHRINK_ON_LOAD_GAP))
+    if not specs or needed[0] >= size[0] or needed[1] >= size[1]:
+        return None
+    return needed
+
+
+def load_source(source: Path, specs: Sequence[FilterSpec], options: OutputOptions) -> Picture:
+    """Decode `source` once for all of `specs`, at a reduced JPEG scale if every one of them shrinks it."""
+    shrinking = bool(specs) and all(spec.name in _SHRINK for spec in specs)
+    min_size = shrink_on_load_size(image_size(source), specs) if shrinking else None
+    return load_picture(source, max_pixels=options.max_pixels, min_size=min_size)
+
+
+def apply_filter(picture: Picture, spec: FilterSpec) -> Picture:
+    """`spec` applied to every frame; profile, metadata and timing carried over."""
+    return picture.with_frames([spec(frame) for frame in picture.frames])
+
+
+def save_output(picture: Picture, path: Path, options: OutputOptions) -> None:
+    """Encode `picture` to `path` in the format its extension names; atomic, fsync left to the caller."""
+    save_picture(picture, path, quality=options.quality, metadata=options.metadata, fsync=False)
+
+
+def filter_and_save(picture: Picture, spec: FilterSpec, path: Path, options: OutputOptions) -> bytes | None:
+    """apply_filter then save_output; with options.thumbnails, the output's contact-sheet thumbnail too."""
+    filtered = apply_filter(picture, spec)
+    save_output(filtered, path, options)
+    return thumbnail(filtered) if options.thumbnails else None
+
+
+def render_image(source: Path, outputs: Sequence[tuple[FilterSpec, Path]], options: OutputOptions) -> list[str | None]:
+    """Every output of one image, by path (load once, then filter and save each): None per success, or the
+    error's one line. For workers that get only paths, such as a Dask cluster's."""
+    errors: list[str | None] = []
+    refused = oversized(source, [spec for spec, _ in outputs], options.max_pixels)
+    picture = load_source(source, [spec for spec, _ in outputs if spec not in refused], options)
+    for spec, path in outputs:
+        if spec in refused:
+            errors.append(refused[spec])
+            continue
+        try:
+            filter_and_save(picture, spec, path, options)
+            errors.append(None)
+        except Exception as exc:  # one output's failure never sinks the others
+            errors.append(f"{path}: {type(exc).__name__}: {exc}")
+    return errors
+
+
+def thumbnail(picture: Picture, side: int = THUMB_SIDE) -> bytes:
+    """The first frame fitted into a `side` square, colour-managed to sRGB, over white, as small JPEG bytes.
+
+    Kept as bytes because a contact sheet of thousands of images holds thousands of these until the end.
+    """
+    frame = picture.image
+    small = frame.copy() if frame.mode in ("RGB", "RGBA", "L", "LA") else frame.convert("RGBA")
+    small.thumbnail((side, side), Image.Resampling.LANCZOS)
+    if small.mode in ("RGB", "RGBA"):
+        small = to_srgb(small, picture.icc_profile)
+    if small.mode in ("RGBA", "LA"):
+        flat = Image.new("RGB", small.size, "white")
+        flat.paste(small.convert("RGBA"), mask=small.getchannel("A"))
+        small = flat
+    buffer = io.BytesIO()
+    small.convert("RGB").save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
