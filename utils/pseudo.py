@@ -1,11 +1,13 @@
 """Offline "translation": deterministic pseudo-localization of Markdown.
 
-Lets a translation pipeline run end to end with no model and no key, and lets its validator be tested:
-prose letters are accented and every prose block gets a length marker (so text grows ~30% like a real
-translation), while everything a translator must not touch stays byte-identical: front matter, fenced and
-indented code, inline code, URLs, link and image targets, reference definitions, HTML tags and comments,
-`{placeholders}`, `%s`-style specifiers, entities and all Markdown syntax. Line structure is preserved
-(same number of lines, blank lines where they were).
+Lets a translation pipeline run end to end with no model and no key, and lets its validator be tested. The text
+is read by the project's one Markdown parser (utils.markdown): only prose is changed, i.e. what the parser's
+text rule read in paragraphs, headings, table cells, link texts and image alt texts. Its letters are accented
+and every paragraph and heading gets a length marker (so text grows ~30% like a real translation). Everything
+else stays byte-identical: front matter, code blocks and spans, HTML, math, URLs, link and image targets,
+reference labels, footnotes, entities, escapes and all Markdown syntax; line structure and line endings too.
+A collapsed or shortcut reference link (`[Label][]`, `[Label]`) becomes a full one, `[Ĺáƀéľ][Label]`, so it
+still resolves to its definition; that is what a translator must do too.
 
 Translation request convention (shared with utils.llm and the loopback server): the user prompt holds a
 line `Target language: <name>` and the source between a line `<document>` and a line `</document>`;
@@ -15,9 +17,10 @@ build it as ``f"<document>\\n{source}\\n</document>"`` and parse_translation_req
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
-__all__ = ["front_matter_end", "language_tag", "parse_translation_request", "pseudo_localize"]
+from utils.markdown import BOM, inline_spans, normalize, parse_with_spans, split_lines
+
+__all__ = ["accent", "language_tag", "parse_translation_request", "pseudo_localize"]
 
 _LANGUAGE_LINE = re.compile(r"^\s*target language:\s*(.*?)\s*$", re.IGNORECASE)
 
@@ -71,274 +74,123 @@ def _marker(tag: str, block_length: int) -> str:
 
 
 # --------------------------------------------------------------------------------------------------------
-# Inline level: accent prose, keep protected spans verbatim
+# Prose: accent the ranges the parser read as text
 
 _ACCENTS = str.maketrans(
     "abcdeghijklnorstuwyzABCDEGHIJKLNORSTUWYZ",
     "áƀçďéĝĥíĵķľñóŕšţúŵýžÁƁÇĎÉĜĤÍĴĶĽÑÓŔŠŢÚŴÝŽ",
 )
 
-_LINK_TEXT = r"(?:[^\[\]\\]|\\.|\[(?:[^\[\]\\]|\\.)*\])*"
-_LINK_TARGET = r"\((?:\s*(?:<[^<>\n]*>|(?:[^()\s\\]|\\.|\((?:[^()\s\\]|\\.)*\))*)(?:\s+(?:\"[^\"]*\"|'[^']*'|\([^()]*\)))?\s*)\)"
-_INLINE = re.compile(
-    "|".join(
-        [
-            r"(?P<escape>\\.)",
-            r"(?P<code>(?P<ticks>`+)(?:.|\n)*?(?<!`)(?P=ticks)(?!`))",
-            r"(?P<ticks_run>`+)",
-            r"(?P<comment><!--(?:.|\n)*?(?:-->|\Z))",
-            r"(?P<autolink><(?:[A-Za-z][A-Za-z0-9+.-]{1,31}:[^<>\s]*|[^<>\s@]+@[^<>\s]+)>)",
-            r"(?P<tag></?[A-Za-z][A-Za-z0-9-]*(?:\s(?:[^<>\"']|\"[^\"]*\"|'[^']*')*)?/?>|<![A-Za-z][^>]*>|<\?.*?\?>)",
-            rf"(?P<link>(?P<lopen>!?\[)(?P<ltext>{_LINK_TEXT})(?P<ltarget>\]{_LINK_TARGET}))",
-            rf"(?P<reflink>(?P<ropen>!?\[)(?P<rtext>{_LINK_TEXT})(?P<rlabel>\]\[[^\[\]]*\]))",
-            r"(?P<footnote>\[\^[^\[\]\s]+\])",
-            r"(?P<bracket>\[(?P<btext>[^\[\]]+)\])",
-            rf"(?P<target>\]{_LINK_TARGET})",
-            r"(?P<url>(?:[A-Za-z][A-Za-z0-9+.-]*://|www\.)[^\s<>`]+)",
-            r"(?P<email>[\w.+-]+@[\w-]+(?:\.[\w-]+)+)",
-            r"(?P<placeholder>\{\{[^{}\n]*\}\}|\{(?:[^{}\n]|\{[^{}\n]*\})*\})",
-            r"(?P<format>%(?:\([^)\s]*\))?(?:\d+\$)?[-+#0]*(?:\d+|\*)?(?:\.(?:\d+|\*))?[hlLqjzt]*[diouxXeEfFgGcrsaAp@%])",
-            r"(?P<entity>&(?:[A-Za-z][A-Za-z0-9]*|#[0-9]+|#[xX][0-9A-Fa-f]+);)",
-            r"(?P<emoji>:[a-z0-9_+-]+:)",
-        ]
-    )
-)
+
+def accent(text: str) -> str:
+    """`text` with its Latin letters accented (one character for one)."""
+    return text.translate(_ACCENTS)
 
 
-@dataclass(frozen=True)
-class _Inline:
-    refs: frozenset[str]
-
-    def localize(self, text: str) -> str:
-        """Accent the prose of `text`, keeping every protected span byte-identical."""
-        out: list[str] = []
-        pos = 0
-        for m in _INLINE.finditer(text):
-            out.append(text[pos : m.start()].translate(_ACCENTS))
-            out.append(self._protected(m))
-            pos = m.end()
-        out.append(text[pos:].translate(_ACCENTS))
-        return "".join(out)
-
-    def _protected(self, m: re.Match[str]) -> str:
-        if m.group("link") is not None:
-            return m.group("lopen") + self.localize(m.group("ltext")) + m.group("ltarget")
-        if m.group("reflink") is not None:
-            return m.group("ropen") + self.localize(m.group("rtext")) + m.group("rlabel")
-        if m.group("bracket") is not None:
-            label = m.group("btext")
-            if _normalize_label(label) in self.refs or label.strip() in ("", "x", "X"):
-                return m.group(0)  # shortcut reference link or task checkbox: the label must match
-            return "[" + self.localize(label) + "]"
-        return m.group(0)
+# An edit of one source line: columns [start, end) replaced by `text`, or accented when `text` is None.
+_Edit = tuple[int, int, "str | None"]
 
 
-def _normalize_label(label: str) -> str:
-    return " ".join(label.split()).casefold()
+def _locate(content: str, lines: list[str], first: int, cell: bool, cursors: dict[int, int]) -> list[int] | None:
+    """Column in its source line where each line of an inline token's content starts, or None if not found.
 
-
-# --------------------------------------------------------------------------------------------------------
-# Block level: classify lines, localize prose blocks, append one marker per block
-
-_FRONT_MATTER_OPEN = re.compile(r"^(---|\+\+\+)\s*$")
-_FENCE_OPEN = re.compile(r"^\s*(`{3,}(?=[^`]*$)|~{3,})")
-_CONTAINER = re.compile(r"^(?:[ \t]*>[ \t]?|[ \t]*(?:[-*+]|\d{1,9}[.)])(?:[ \t]+\[[ xX]\])?(?:[ \t]+|$))")
-_THEMATIC_OR_SETEXT = re.compile(r"^\s*(?:(?:[-*_][ \t]*){3,}|=+|-+)\s*$")
-_TABLE_ALIGN = re.compile(r"^\s*\|?\s*:?-+:?\s*(?:\|\s*:?-+:?\s*)*\|?\s*$")
-_REF_DEF = re.compile(r"^\s{0,3}\[(?!\^)([^\[\]]+)\]:\s*\S")
-_HEADING = re.compile(r"^(\s{0,3}#{1,6})(?=\s|$)(.*?)((?:\s+#+)?\s*)$")
-_HTML_LINE = re.compile(r"^\s*(?:</?[A-Za-z][A-Za-z0-9-]*(?:\s|/?>|$)|<!--)")
-# Constructs that may span lines and must stay verbatim until closed: raw HTML blocks, comments, and a tag
-# whose attributes continue on the next lines.
-_VERBATIM_OPEN = re.compile(
-    r"^\s*(?:<(?P<raw>pre|script|style|textarea)(?=\s|>|$)|(?P<comment><!--)|(?P<tag><[A-Za-z][^<>]*$))",
-    re.IGNORECASE,
-)
-_INDENTED_CODE = re.compile(r"^(?: {4}|\t)")
-_TRAILING_SPACE = re.compile(r"\s*$")
-
-
-@dataclass
-class _Line:
-    prefix: str  # kept verbatim before the body (whole line when nothing is localized)
-    body: str  # localized text ("" for verbatim lines)
-    suffix: str  # kept verbatim after the body (closing heading hashes, trailing spaces)
-    block: bool  # body belongs to a prose block that gets a length marker (not tables, HTML lines)
-    starts_block: bool  # a new prose block begins here (heading, list item, after a break)
-    single: bool  # the block ends with this line (headings)
-
-
-def _verbatim(line: str) -> _Line:
-    return _Line(line, "", "", False, False, False)
-
-
-def _split_container(line: str) -> tuple[str, str, bool]:
-    """Split blockquote/list markers off the line; the flag says whether a list item starts here."""
-    end = 0
-    list_item = False
-    while (m := _CONTAINER.match(line, end)) and m.end() > end:
-        is_quote = m.group(0).strip().startswith(">")
-        if not is_quote and _THEMATIC_OR_SETEXT.match(line, end):
-            break  # "- - -" and "* * *" are thematic breaks, not nested list items
-        list_item = list_item or not is_quote
-        end = m.end()
-    return line[:end], line[end:], list_item
-
-
-def front_matter_end(lines: list[str]) -> int:
-    """Index of the closing front matter delimiter (`---`/`...` for YAML, `+++` for TOML), or -1 if there is none.
-
-    Lines may keep their line endings; apps.translate's chunker shares this so both agree on what is metadata.
-    """
-    if not lines or not (m := _FRONT_MATTER_OPEN.match(lines[0])):
-        return -1
-    closers = ("---", "...") if m.group(1) == "---" else ("+++",)
-    for i in range(1, len(lines)):
-        if lines[i].rstrip() in closers:
-            return i
-    return -1
-
-
-class _Classifier:
-    """Line-by-line Markdown block scanner; decides what is verbatim and where prose blocks start."""
-
-    def __init__(self, lines: list[str]) -> None:
-        self.lines = lines
-        self.fence: tuple[str, int, int] | None = None  # fence char, length, blockquote depth
-        self.verbatim_until: re.Pattern[str] | None = None  # HTML comment, raw HTML block, multi-line tag
-        self.in_list = False
-        self.in_table = False
-        self.in_indented_code = False
-        self.previous_blank = True
-
-    def run(self) -> list[_Line]:
-        front_end = front_matter_end(self.lines)
-        result: list[_Line] = []
-        for index, line in enumerate(self.lines):
-            if index <= front_end:
-                result.append(_verbatim(line))
-            else:
-                result.append(self._line(index, line, result[-1] if result else None))
-        return result
-
-    def _line(self, index: int, line: str, previous: _Line | None) -> _Line:
-        if self.fence is not None:
-            char, length, depth = self.fence
-            unquoted = re.sub(r"^(?:[ \t]*>[ \t]?){0,%d}" % depth, "", line)
-            if re.match(r"^\s*%s{%d,}\s*$" % (re.escape(char), length), unquoted):
-                self.fence = None
-            return _verbatim(line)
-        if self.verbatim_until is not None:
-            if self.verbatim_until.search(line):
-                self.verbatim_until = None
-            return _verbatim(line)
-
-        was_blank, self.previous_blank = self.previous_blank, False
-        if not line.strip():
-            self.previous_blank, self.in_table = True, False
-            return _verbatim(line)
-        if _INDENTED_CODE.match(line) and not self.in_list and (was_blank or self.in_indented_code):
-            self.in_indented_code = True
-            return _verbatim(line)
-        self.in_indented_code = False
-
-        prefix, rest, list_item = _split_container(line)
-        if list_item:
-            self.in_list = True
-        elif not prefix and not line[:1].isspace():
-            self.in_list = False
-        if not rest.strip():
-            self.previous_blank, self.in_table = True, False
-            return _verbatim(line)
-        if m := _FENCE_OPEN.match(rest):
-            self.fence = (m.group(1)[0], len(m.group(1)), prefix.count(">"))
-            return _verbatim(line)
-        if m := _VERBATIM_OPEN.match(rest):
-            if m.group("raw"):
-                closer = re.compile(r"</%s\s*>" % m.group("raw"), re.IGNORECASE)
-            else:
-                closer = re.compile("-->" if m.group("comment") else ">")
-            closed = closer.search(rest, m.end())
-            if not closed:
-                self.verbatim_until = closer
-            if m.group("raw") or not closed:
-                return _verbatim(line)
-        if _TABLE_ALIGN.match(rest) and (self.in_table or "|" in rest) and "-" in rest:
-            self.in_table = True
-            return _verbatim(line)
-        if _THEMATIC_OR_SETEXT.match(rest) or _REF_DEF.match(rest):
-            return _verbatim(line)
-        if "|" in rest and (self.in_table or self._table_follows(index)):
-            self.in_table = True  # pipes are not letters, so the inline pass keeps them; no marker
-            return _Line(prefix, rest, "", False, False, False)
-        if m := _HEADING.match(rest):
-            return _Line(prefix + m.group(1), m.group(2), m.group(3), True, True, True)
-        if _HTML_LINE.match(rest):
-            return _Line(prefix, rest, "", False, False, False)
-        body, suffix = _split_trailing(rest)
-        continues = (
-            not list_item and not was_blank and previous is not None and previous.block and not previous.single
-        )
-        return _Line(prefix, body, suffix, True, not continues, False)
-
-    def _table_follows(self, index: int) -> bool:
-        if index + 1 >= len(self.lines):
-            return False
-        rest = _split_container(self.lines[index + 1])[1]
-        return bool(_TABLE_ALIGN.match(rest)) and "|" in rest and "-" in rest
-
-
-def _split_trailing(text: str) -> tuple[str, str]:
-    m = _TRAILING_SPACE.search(text)
-    assert m is not None
-    return text[: m.start()], text[m.start() :]
-
-
-def _localize_blocks(classified: list[_Line], inline: _Inline, tag: str) -> list[str]:
-    """Localize each prose block as one text (so spans crossing lines stay whole), then add its marker."""
-    out = [c.prefix + c.suffix for c in classified]
-    i = 0
-    while i < len(classified):
-        line = classified[i]
-        if not line.body:
-            i += 1
+    The parser strips container markers (`>`, list indentation) from the front of each line and whitespace
+    from the ends of the content, so a content line is the end of its source line; a table cell or a heading
+    with closing hashes is found from the left instead."""
+    columns: list[int] = []
+    for k, piece in enumerate(content.split("\n")):
+        if first + k >= len(lines):
+            return None
+        line = lines[first + k]
+        wanted = piece.rstrip()
+        stripped = line.rstrip()
+        if not cell and stripped.endswith(wanted):
+            columns.append(len(stripped) - len(wanted))
             continue
-        if not line.block:  # table row or HTML line: localized, no marker
-            out[i] = line.prefix + inline.localize(line.body) + line.suffix
-            i += 1
+        column = line.find(piece, cursors.get(first + k, 0))
+        if column < 0:
+            return None
+        columns.append(column)
+        cursors[first + k] = column + len(piece)
+    return columns
+
+
+def _edits(content: str, columns: list[int], first: int, ranges: list[tuple[int, int, str | None]]) -> dict[int, list[_Edit]]:
+    """Content ranges (may span lines) as per-line edits."""
+    starts = [0]
+    for piece in content.split("\n")[:-1]:
+        starts.append(starts[-1] + len(piece) + 1)
+    edits: dict[int, list[_Edit]] = {}
+    for start, end, text in ranges:
+        for k, line_start in enumerate(starts):
+            line_end = starts[k + 1] - 1 if k + 1 < len(starts) else len(content)
+            a, b = max(start, line_start), min(end, line_end)
+            if a < b or (text is not None and a == b == start):
+                edits.setdefault(first + k, []).append((columns[k] + a - line_start, columns[k] + b - line_start, text))
+    return edits
+
+
+def _inline_ranges(content: str, spans_env: dict[str, object], token: object, tag: str, marker: bool) -> list[tuple[int, int, str | None]]:
+    spans = inline_spans(spans_env, token)  # type: ignore[arg-type]
+    prose = spans.prose_ranges()
+    ranges: list[tuple[int, int, str | None]] = []
+    for link in spans.links:
+        if link.kind not in ("collapsed", "shortcut"):
             continue
-        j = i + 1
-        while (
-            j < len(classified)
-            and not line.single
-            and classified[j].block
-            and not classified[j].starts_block
-        ):
-            j += 1
-        bodies = inline.localize("\n".join(c.body for c in classified[i:j])).split("\n")
-        marker = _marker(tag, sum(len(b) for b in bodies))
-        for k, body in zip(range(i, j), bodies):
-            end = marker if k == j - 1 else ""
-            out[k] = classified[k].prefix + body + end + classified[k].suffix
-        i = j
-    return out
+        text_start = link.start + (2 if content[link.start] == "!" else 1)
+        label = content[text_start : link.label_end]
+        if "\n" in label or "]" in label:  # keep a label that cannot be repeated on one line as it is
+            prose = [(a, b) for a, b in prose if b <= text_start or a >= link.label_end]
+        elif link.kind == "collapsed":
+            ranges.append((link.label_end + 1, link.label_end + 3, f"[{label}]"))
+        else:
+            ranges.append((link.label_end + 1, link.label_end + 1, f"[{label}]"))
+    ranges += [(a, b, None) for a, b in prose]
+    if marker and prose and not content.endswith("\\"):  # text after a final backslash can change its parse
+        ranges.append((len(content), len(content), _marker(tag, len(content))))
+    return ranges
 
 
-def _reference_labels(lines: list[str]) -> frozenset[str]:
-    labels = set()
-    for line in lines:
-        m = _REF_DEF.match(_split_container(line)[1])
-        if m:
-            labels.add(_normalize_label(m.group(1)))
-    return frozenset(labels)
+def _apply(line: str, edits: list[_Edit]) -> str:
+    out: list[str] = []
+    position = 0
+    for start, end, text in sorted(edits, key=lambda e: (e[0], e[1])):
+        if start < position:
+            continue
+        out.append(line[position:start])
+        out.append(accent(line[start:end]) if text is None else text)
+        position = end
+    out.append(line[position:])
+    return "".join(out)
 
 
 def pseudo_localize(text: str, language: str) -> str:
     """Deterministically 'translate' Markdown `text` into `language` (see module docstring)."""
-    lines = text.split("\n")
-    carriage = [line.endswith("\r") for line in lines]
-    lines = [line[:-1] if cr else line for line, cr in zip(lines, carriage)]
-    inline = _Inline(_reference_labels(lines))
-    localized = _localize_blocks(_Classifier(lines).run(), inline, language_tag(language))
-    return "\n".join(line + ("\r" if cr else "") for line, cr in zip(localized, carriage))
-
+    tag = language_tag(language)
+    bom = BOM if text.startswith(BOM) else ""
+    lines = split_lines(text[len(bom) :])
+    bare = [line.rstrip("\r\n") for line in lines]
+    tokens, env = parse_with_spans(normalize(text))
+    edits: dict[int, list[_Edit]] = {}
+    cursors: dict[int, int] = {}
+    parent = ""
+    for token in tokens:
+        if token.type != "inline":
+            parent = token.type
+            continue
+        if not token.map or not token.content:
+            continue
+        columns = _locate(token.content, bare, token.map[0], parent in ("th_open", "td_open"), cursors)
+        if columns is None:
+            continue
+        marker = parent in ("paragraph_open", "heading_open")
+        ranges = _inline_ranges(token.content, env, token, tag, marker)
+        for line, line_edits in _edits(token.content, columns, token.map[0], ranges).items():
+            edits.setdefault(line, []).extend(line_edits)
+    out = [bom]
+    for index, line in enumerate(lines):
+        if index in edits:
+            eol = line[len(bare[index]) :]
+            line = _apply(bare[index], edits[index]) + eol
+        out.append(line)
+    return "".join(out)

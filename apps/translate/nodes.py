@@ -4,7 +4,8 @@ The translate node batches over unique (chunk, language) work items, so a long d
 about as long as its slowest chunk. Each item is validated, retried once with a stricter prompt, cached the
 moment it succeeds, and each language file is written atomically as soon as its last chunk is in. A chunk that
 still fails marks its job failed (no file is written for it); errors that no retry can fix (rejected key, unknown
-model, unreachable server) stop the whole batch.
+model, no quota or credit left, a server that refuses every connection) stop the whole batch. An input that
+cannot be read is reported and left out; the others are translated.
 """
 from __future__ import annotations
 
@@ -16,26 +17,34 @@ from typing import Any
 
 from pocketflow import AsyncBatchNode, AsyncNode, AsyncParallelBatchNode, Node
 from apps.translate.cache import TranslationCache, cache_key
-from apps.translate.chunking import estimate_tokens, split_markdown
+from apps.translate.chunking import Segment, estimate_tokens, split_markdown
 from apps.translate.jobs import Document, Failure, InputError, Job, Progress, TranslateSettings, WorkItem, output_path
 from apps.translate.prompts import PROMPT_VERSION, build_prompt
-from apps.translate.validate import check_translation, unwrap
+from apps.translate.validate import VALIDATOR_VERSION, check_translation, strip_definitions, unwrap
 from utils.config import settings as llm_settings
-from utils.files import read_text, write_text_atomic
+from utils.files import read_text, remove_stale_temp_files, write_text_atomic
 from utils.llm import (
     LLMAuthError,
     LLMConfigError,
     LLMConnectionError,
     LLMError,
     LLMModelNotFoundError,
+    LLMQuotaError,
     LLMTruncatedError,
     complete_async,
+    endpoint,
 )
 
 log = logging.getLogger(__name__)
 
 # Errors that every other request would hit too: they stop the run instead of failing one chunk at a time.
-FATAL_ERRORS = (LLMAuthError, LLMModelNotFoundError, LLMConnectionError, LLMConfigError)
+# An LLMConnectionError joins them only when no attempt even connected (see is_fatal).
+FATAL_ERRORS = (LLMAuthError, LLMModelNotFoundError, LLMConfigError, LLMQuotaError)
+
+
+def is_fatal(exc: LLMError) -> bool:
+    """Whether `exc` dooms every other request too; a timeout or a lost connection fails its chunk only."""
+    return isinstance(exc, FATAL_ERRORS) or (isinstance(exc, LLMConnectionError) and exc.refused)
 
 _MAX_OUTPUT_TOKENS = 16384
 
@@ -45,26 +54,39 @@ def max_output_tokens(body: str) -> int:
     return min(_MAX_OUTPUT_TOKENS, 3 * estimate_tokens(body) + 256)
 
 
+def _passes(segment: Segment, translation: str, language_code: str) -> bool:
+    """Whether a cached translation of `segment` passes the current validator."""
+    problems = check_translation(
+        segment.body, translation, language_code=language_code, single_line=segment.style != "markdown",
+        definitions=segment.definitions,
+    )  # fmt: skip
+    return not problems
+
+
 class LoadDocuments(AsyncParallelBatchNode):
-    """Read and chunk every input file (concurrently); `shared["documents"]`."""
+    """Read and chunk every input file (concurrently): `shared["documents"]`, and `shared["unreadable"]` as
+    InputErrors for the files that could not be read (not UTF-8, gone, unreadable), which are left out."""
 
     async def prep_async(self, shared: dict[str, Any]) -> list[tuple[Path, TranslateSettings]]:
         run: TranslateSettings = shared["settings"]
         return [(path, run) for path in run.files]
 
-    async def exec_async(self, prep_res: tuple[Path, TranslateSettings]) -> Document:
+    async def exec_async(self, prep_res: tuple[Path, TranslateSettings]) -> Document | InputError:
         path, run = prep_res
         try:
             text = await read_text(path)
-        except UnicodeDecodeError:
-            raise InputError(f"{path} is not UTF-8 text") from None
+        except UnicodeDecodeError as exc:
+            return InputError(f"{path} is not UTF-8 text (at byte offset {exc.start}): convert it to UTF-8, e.g. with iconv")
         except OSError as exc:
-            raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+            return InputError(f"cannot read {path}: {exc.strerror or exc}")
         segments = split_markdown(text, max_tokens=run.chunk_tokens, front_matter_keys=run.front_matter_keys)
         return Document(path, tuple(segments))
 
-    async def post_async(self, shared: dict[str, Any], prep_res: Any, exec_res: list[Document]) -> None:
-        shared["documents"] = exec_res
+    async def post_async(
+        self, shared: dict[str, Any], prep_res: Any, exec_res: list[Document | InputError]
+    ) -> None:
+        shared["documents"] = [doc for doc in exec_res if isinstance(doc, Document)]
+        shared["unreadable"] = [doc for doc in exec_res if isinstance(doc, InputError)]
 
 
 _PlanInput = tuple[list[Document], TranslateSettings, TranslationCache | None]
@@ -82,6 +104,7 @@ class PlanWork(Node):
     def exec(self, prep_res: _PlanInput) -> tuple[list[Job], list[WorkItem]]:
         documents, run, cache = prep_res
         llm = llm_settings(run.provider, run.model)
+        server = endpoint(llm)
         jobs: list[Job] = []
         work: dict[str, WorkItem] = {}
         for document in documents:
@@ -93,9 +116,11 @@ class PlanWork(Node):
                         continue
                     key = cache_key(
                         text=seg.body, language=language.code, provider=llm.provider, model=llm.model,
-                        prompt_version=PROMPT_VERSION, style=seg.style,
+                        endpoint=server, prompt_version=PROMPT_VERSION, style=seg.style,
                     )  # fmt: skip
-                    cached = None if run.force or cache is None else cache.get(key)
+                    cached = None if run.force or cache is None else cache.get_checked(
+                        key, VALIDATOR_VERSION, lambda text, seg=seg, code=language.code: _passes(seg, text, code)
+                    )
                     if cached is not None:
                         job.translations[index] = cached
                         job.cached += 1
@@ -153,6 +178,8 @@ class _TranslateChunks(AsyncNode):
             run.progress.start(sum(job.total for job in jobs), sum(job.cached for job in jobs))
         for job in jobs:
             job.status = "running"
+            for stale in remove_stale_temp_files(job.path):  # left by a run that was killed mid-write
+                log.info("removed %s, left behind by an earlier run", stale)
             if job.complete:
                 await run.finish(job)
         return [(run, item) for item in shared["work"]]
@@ -160,8 +187,8 @@ class _TranslateChunks(AsyncNode):
     async def exec_async(self, prep_res: tuple[_Run, WorkItem]) -> None:
         run, item = prep_res
         outcome = await self._translate(run.settings, item)
-        if outcome.text is not None and run.cache is not None:
-            run.cache.put(item.key, outcome.text)
+        if outcome.text is not None and run.cache is not None:  # a failing chunk is never cached
+            run.cache.put(item.key, outcome.text, VALIDATOR_VERSION)
         for position, (job, index) in enumerate(item.targets):
             if outcome.text is None:
                 job.failures.append(Failure(index, "; ".join(outcome.problems)))
@@ -180,25 +207,33 @@ class _TranslateChunks(AsyncNode):
         problems: list[str] = []
         tokens = 0
         max_tokens = max_output_tokens(item.body)
+        job, index = item.targets[0]
+        definitions = job.document.segments[index].definitions
         for _attempt in range(2):
-            system, user = build_prompt(item.body, item.language.name, single_line=item.single_line, problems=problems)
+            system, user = build_prompt(
+                item.body, item.language.name, single_line=item.single_line, problems=problems, definitions=definitions
+            )
             try:
                 result = await complete_async(
                     user, system=system, provider=run.provider, model=run.model, max_tokens=max_tokens
                 )
-            except FATAL_ERRORS:
-                raise
-            except LLMTruncatedError:
+            except LLMTruncatedError as exc:
+                tokens += exc.input_tokens + exc.output_tokens  # paid for all the same
                 problems = ["the answer was cut off before the end (truncated)"]
                 max_tokens = min(2 * max_tokens, _MAX_OUTPUT_TOKENS)
                 continue
             except LLMError as exc:
+                if is_fatal(exc):
+                    raise
                 return _Outcome(None, tokens, [str(exc)])
             tokens += result.input_tokens + result.output_tokens
             text = unwrap(result.text, item.body).strip()
+            if definitions:
+                text = strip_definitions(text)
             problems = check_translation(
-                item.body, text, language_code=item.language.code, single_line=item.single_line
-            )
+                item.body, text, language_code=item.language.code, single_line=item.single_line,
+                definitions=definitions,
+            )  # fmt: skip
             if not problems:
                 return _Outcome(text, tokens, [])
             log.debug("chunk rejected (%s): %s", item.language.name, "; ".join(problems))

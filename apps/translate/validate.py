@@ -1,107 +1,204 @@
-"""Checks that a translated chunk kept what a translator must not touch, and looks complete.
+"""Checks that a translated chunk has the structure of its source, by parsing both (utils.markdown).
 
-A model's answer can look fine and still break the document: a dropped code span, a rewritten URL, a lost
-heading or table row, an echo of the prompt's `<document>` tags, or an answer cut short. Each check compares the
-source chunk with its translation and names what is wrong, so the retry prompt can say exactly what to fix.
+A model's answer can look fine and still break the document: a lost heading, list item or table cell, a
+rewritten URL or reference label, a translated code span, text it added around the translation ("Sure! Here
+is..."), a reasoning block, the source sent back untranslated, a dropped paragraph, an answer cut short. Each
+check names what is wrong, so the retry prompt can say exactly what to fix.
+
+VALIDATOR_VERSION is stored with every cached chunk: bump it whenever a check changes, so cached answers are
+checked again when read (apps.translate.nodes).
 """
 from __future__ import annotations
 
 import re
 from collections import Counter
 from collections.abc import Iterable
+from typing import Any
 
-_CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)", re.DOTALL)
-_FENCE_LINE = re.compile(r"^[ \t>]*(?:`{3,}|~{3,})", re.MULTILINE)
-_FENCED_BLOCK = re.compile(r"^[ \t>]*(`{3,}|~{3,}).*\n(?:.*\n)*?[ \t>]*\1.*$", re.MULTILINE)
-_LINK_TARGET = re.compile(r"\]\(\s*(<[^<>\n]*>|(?:[^()\s]|\((?:[^()\s])*\))+)")
-_REF_LABEL = re.compile(r"\]\[([^\[\]]+)\]")
-_REF_DEFINITION = re.compile(r"^[ \t>]*\[[^\[\]]+\]:[ \t]*(\S+)", re.MULTILINE)
-_AUTOLINK = re.compile(r"<([A-Za-z][A-Za-z0-9+.-]{1,31}:[^<>\s]*)>")
-_HTML_URL = re.compile(r"\b(?:href|src)\s*=\s*(\"[^\"]*\"|'[^']*')", re.IGNORECASE)
-_BARE_URL = re.compile(r"\b(?:https?|ftp)://[^\s<>`()\[\]\"']+")
-_HTML_TAG = re.compile(r"</?([A-Za-z][A-Za-z0-9-]*)(?=[\s/>])")
-_ATX_HEADING = re.compile(r"^(?:[ \t]*>)*[ \t]{0,3}#{1,6}(?:[ \t]|$)", re.MULTILINE)
-_SETEXT_HEADING = re.compile(r"^[ \t]*\S.*\n[ \t]{0,3}(?:=+|-+)[ \t]*$", re.MULTILINE)
-_LIST_ITEM = re.compile(r"^[ \t>]*(?:[-*+]|\d{1,9}[.)])[ \t]+\S", re.MULTILINE)
+from markdown_it.token import Token
+
+from utils.markdown import definitions_env, fresh_env, normalize, parse
+
+__all__ = ["VALIDATOR_VERSION", "check_translation", "strip_definitions", "unwrap"]
+
+VALIDATOR_VERSION = "structure-v1"
+
+_THINK = re.compile(r"\A\s*<think>.*?</think>\s*", re.DOTALL | re.IGNORECASE)
 _PROMPT_LEFTOVER = re.compile(r"^\s*(?:</?document>|target language:)", re.IGNORECASE | re.MULTILINE)
-_WRAPPING_FENCE = re.compile(r"\A\s*```[A-Za-z]*[ \t]*\n(.*)\n```\s*\Z", re.DOTALL)
-
+_REASONING_TAG = re.compile(r"</?think>", re.IGNORECASE)
 # Translations into these scripts are much shorter in characters than the English they come from.
 _DENSE_SCRIPTS = ("zh", "ja", "ko")
 _MIN_LENGTH_FOR_RATIO = 100
+_MIN_LETTERS_FOR_ECHO = 20
+_SOURCE_LANGUAGE = "en"
 
 
 def unwrap(answer: str, source: str) -> str:
-    """Remove a ```markdown fence that a model put around its whole answer (a common habit, not an error)."""
-    m = _WRAPPING_FENCE.match(answer)
-    if m and not _FENCE_LINE.search(source):
-        return m.group(1)
+    """The answer without a leading `<think>` block (reasoning models) and without a ```markdown fence put
+    around the whole of it (a common habit): neither is an error."""
+    answer = _THINK.sub("", answer, count=1)
+    tokens = parse(normalize(answer.strip()))
+    if (
+        len(tokens) == 1
+        and tokens[0].type == "fence"
+        and tokens[0].info.strip().lower() in ("", "markdown", "md")
+        and not any(t.type == "fence" for t in parse(normalize(source)))
+    ):
+        return tokens[0].content.rstrip("\n")
     return answer
 
 
-def _split_code(text: str) -> tuple[Counter[str], str]:
-    """The inline code spans of `text`, and its prose: fenced blocks and code spans blanked out, so Markdown
-    inside code is never counted as headings, links or tags."""
-    outside_fences = _FENCED_BLOCK.sub(" ", text)
-    spans = Counter(m.group(0) for m in _CODE_SPAN.finditer(outside_fences))
-    return spans, _CODE_SPAN.sub(" ", outside_fences)
+def strip_definitions(answer: str) -> str:
+    """The answer without the definitions sent along with the chunk: link reference definitions and empty
+    footnote definitions after its last block."""
+    text = normalize(answer)
+    tokens = parse(text)
+    end = 0
+    for i, token in enumerate(tokens):
+        empty_footnote = token.type == "footnote_reference_open" and tokens[i + 1].type == "footnote_reference_close"
+        if token.map and token.level == 0 and not empty_footnote:
+            end = max(end, token.map[1])
+    return "\n".join(text.split("\n")[:end]).rstrip() if end else answer
 
 
-def _link_targets(prose: str) -> Counter[str]:
-    found: list[str] = []
-    for pattern in (_LINK_TARGET, _REF_LABEL, _REF_DEFINITION, _AUTOLINK, _HTML_URL, _BARE_URL):
-        found.extend(m.group(1) if pattern.groups else m.group(0) for m in pattern.finditer(prose))
-    return Counter(found)
+def _table_shape(tokens: list[Token], start: int) -> str:
+    rows = cols = 0
+    for token in tokens[start:]:
+        if token.type == "table_close":
+            break
+        if token.type == "tr_open":
+            rows += 1
+        elif token.type in ("th_open", "td_open") and rows == 1:
+            cols += 1
+    return f"table of {rows} rows x {cols} columns"
 
 
-def _html_tags(prose: str) -> Counter[str]:
-    return Counter(_HTML_TAG.findall(prose))
+def _block(tokens: list[Token], i: int) -> str | None:
+    """A short description of block token i, or None if it is not a block that counts."""
+    token = tokens[i]
+    kind = token.type
+    depth = "  " * token.level
+    if kind == "heading_open":
+        return f"{depth}heading level {token.tag[1:]}"
+    if kind == "paragraph_open":
+        return f"{depth}paragraph"
+    if kind in ("bullet_list_open", "ordered_list_open"):
+        return f"{depth}{kind.removesuffix('_open').replace('_', ' ')}"
+    if kind == "list_item_open":
+        return f"{depth}list item"
+    if kind == "blockquote_open":
+        return f"{depth}block quote"
+    if kind == "table_open":
+        return f"{depth}{_table_shape(tokens, i)}"
+    if kind == "footnote_reference_open":
+        return f"{depth}footnote [^{token.meta.get('label', '')}]"
+    if kind == "hr":
+        return f"{depth}thematic break"
+    if kind in ("fence", "code_block", "html_block", "math_block", "math_block_label", "front_matter"):
+        what = {"fence": "code block", "code_block": "indented code block", "html_block": "HTML block"}
+        return f"{depth}{what.get(kind, kind.replace('_', ' '))}: {token.info + token.content!r}"
+    return None
 
 
-def _headings(prose: str) -> int:
-    return len(_ATX_HEADING.findall(prose)) + len(_SETEXT_HEADING.findall(prose))
+def _inline_parts(tokens: list[Token]) -> dict[str, Counter[str]]:
+    """What must come back byte-identical from inside the prose, by kind."""
+    parts: dict[str, Counter[str]] = {
+        "inline code": Counter(), "link and image targets": Counter(), "footnote references": Counter(),
+        "inline math": Counter(), "inline HTML": Counter(),
+    }  # fmt: skip
+    for token in tokens:
+        for child in token.children or ():
+            if child.type == "code_inline":
+                parts["inline code"][child.markup + child.content + child.markup] += 1
+            elif child.type in ("link_open", "image"):
+                target = child.attrs.get("href", child.attrs.get("src", ""))
+                title = child.attrs.get("title")
+                label = child.meta.get("label")
+                parts["link and image targets"][
+                    f"{target}" + (f" {title!r}" if title else "") + (f" [{label}]" if label else "")
+                ] += 1
+            elif child.type == "footnote_ref":
+                parts["footnote references"][f"[^{child.meta.get('label', '')}]"] += 1
+            elif child.type.startswith("math_inline"):
+                parts["inline math"][child.content] += 1
+            elif child.type == "html_inline":
+                parts["inline HTML"][child.content] += 1
+    return parts
 
 
-def _list_items(prose: str) -> int:
-    return len(_LIST_ITEM.findall(prose))
-
-
-def _table_rows(prose: str) -> int:
-    return sum(1 for line in prose.split("\n") if "|" in line)
-
-
-def _missing(source: Counter[str], translation: Counter[str]) -> list[str]:
-    return sorted((source - translation).keys())
+def _prose(tokens: list[Token]) -> str:
+    """The words of the chunk (text outside code, links' targets and HTML), whitespace collapsed."""
+    words = [child.content for token in tokens for child in token.children or () if child.type == "text"]
+    return " ".join(" ".join(words).split())
 
 
 def _quote(items: Iterable[str]) -> str:
     return ", ".join(repr(item) for item in items)
 
 
-def check_translation(source: str, translation: str, *, language_code: str, single_line: bool = False) -> list[str]:
-    """Problems found in `translation` of `source` (empty when it passes), each a short sentence."""
+def _structure_problems(source: list[str], answer: list[str]) -> list[str]:
+    if source == answer:
+        return []
+    n = len(source)
+    if len(answer) > n and answer[len(answer) - n :] == source:
+        return ["text was added before the translation (chatter such as 'Here is the translation'): answer "
+                "with the translated document only"]  # fmt: skip
+    if len(answer) > n and answer[:n] == source:
+        return ["text was added after the translation (a note or explanation): answer with the translated "
+                "document only"]  # fmt: skip
+    if len(answer) < n:
+        lost = Counter(b.strip() for b in source) - Counter(b.strip() for b in answer)
+        if lost and not Counter(b.strip() for b in answer) - Counter(b.strip() for b in source):
+            what = ", ".join(f"{count} {kind}" for kind, count in lost.items())
+            return [f"blocks of the source are missing from the answer ({what}): translate every block"]
+    first = next((i for i, (a, b) in enumerate(zip(source, answer)) if a != b), min(n, len(answer)))
+    expected = source[first].strip() if first < n else "nothing more"
+    found = answer[first].strip() if first < len(answer) else "nothing more"
+    return [
+        f"the block structure changed ({n} blocks in the source, {len(answer)} in the answer); block "
+        f"{first + 1} should be {expected[:120]} but is {found[:120]}"
+    ]
+
+
+def check_translation(
+    source: str, translation: str, *, language_code: str, single_line: bool = False, definitions: str = ""
+) -> list[str]:
+    """Problems found in `translation` of `source` (empty when it passes), each a short sentence.
+
+    `definitions` are the link reference definitions the chunk's reference links resolve to."""
     if not translation.strip():
         return ["the answer is empty"]
     problems: list[str] = []
     leftovers = set(_PROMPT_LEFTOVER.findall(translation)) - set(_PROMPT_LEFTOVER.findall(source))
     if leftovers:
         problems.append(f"the answer contains prompt markup {_quote(s.strip() for s in sorted(leftovers))}")
-    source_fences, answer_fences = len(_FENCE_LINE.findall(source)), len(_FENCE_LINE.findall(translation))
-    if source_fences != answer_fences:
-        problems.append(f"code fence lines changed from {source_fences} to {answer_fences}")
-    (source_spans, source_prose), (answer_spans, answer_prose) = _split_code(source), _split_code(translation)
-    if missing := _missing(source_spans, answer_spans):
-        problems.append(f"inline code changed or missing: {_quote(missing)}")
-    if missing := _missing(_link_targets(source_prose), _link_targets(answer_prose)):
-        problems.append(f"link targets or URLs changed or missing: {_quote(missing)}")
-    if missing := _missing(_html_tags(source_prose), _html_tags(answer_prose)):
-        problems.append(f"HTML tags missing: {_quote(missing)}")
-    for what, count in (("headings", _headings), ("list items", _list_items), ("table rows", _table_rows)):
-        before, after = count(source_prose), count(answer_prose)
-        if before != after:
-            problems.append(f"number of {what} changed from {before} to {after}")
-    if single_line and "\n" in translation.strip():
-        problems.append("the answer must be a single line")
+    if _REASONING_TAG.search(translation) and not _REASONING_TAG.search(source):
+        problems.append("the answer contains a reasoning block (<think>): answer with the translation only")
+    if single_line:
+        if "\n" in translation.strip():
+            problems.append("the answer must be a single line")
+        return problems
+    env: dict[str, Any] = definitions_env(definitions)
+    source_tokens = parse(normalize(source), fresh_env(env))
+    answer_tokens = parse(normalize(translation), fresh_env(env))
+    source_blocks = [b for i in range(len(source_tokens)) if (b := _block(source_tokens, i)) is not None]
+    answer_blocks = [b for i in range(len(answer_tokens)) if (b := _block(answer_tokens, i)) is not None]
+    problems += _structure_problems(source_blocks, answer_blocks)
+    source_parts, answer_parts = _inline_parts(source_tokens), _inline_parts(answer_tokens)
+    for what, expected in source_parts.items():
+        found = answer_parts[what]
+        if missing := sorted((expected - found).keys()):
+            problems.append(f"{what} changed or missing (keep them byte-identical): {_quote(missing)}")
+        elif added := sorted((found - expected).keys()):
+            problems.append(f"{what} added that the source does not have: {_quote(added)}")
+    source_prose = _prose(source_tokens)
+    letters = sum(ch.isalpha() for ch in source_prose)
+    if (
+        language_code.split("-")[0].lower() != _SOURCE_LANGUAGE
+        and letters >= _MIN_LETTERS_FOR_ECHO
+        and _prose(answer_tokens) == source_prose
+    ):
+        problems.append("the answer is the source text, not translated: translate the prose into the target language")
     ratio = 0.15 if language_code.split("-")[0] in _DENSE_SCRIPTS else 0.35
     if len(source.strip()) >= _MIN_LENGTH_FOR_RATIO and len(translation.strip()) < ratio * len(source.strip()):
         problems.append(

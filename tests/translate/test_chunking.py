@@ -6,6 +6,7 @@ import pytest
 
 from apps.translate.chunking import Segment, estimate_tokens, reassemble, split_markdown
 from tests.translate.conftest import FIXTURE
+from utils.markdown import parse
 
 TRICKY = FIXTURE.read_text(encoding="utf-8")
 FENCED = re.compile(r"^[ \t>]*(`{3,}|~{3,})[^\n]*\n(?:.*\n)*?[ \t>]*\1[ \t]*\n", re.MULTILINE)
@@ -51,11 +52,11 @@ def test_markdown_inside_a_long_fence_stays_in_the_fence() -> None:
 
 
 @pytest.mark.parametrize("budget", [30, 80, 200, 600])
-def test_chunks_respect_the_budget_unless_a_single_line_is_longer(budget: int) -> None:
+def test_chunks_respect_the_budget_unless_one_block_is_longer(budget: int) -> None:
     segments = split_markdown(TRICKY, max_tokens=budget)
     for seg in chunks(segments):
-        if estimate_tokens(seg.body) > budget:
-            assert "\n" not in seg.body.strip(), seg.body
+        if estimate_tokens(seg.body) > budget:  # one paragraph, heading, table or list item: never cut
+            assert len([t for t in parse(seg.body) if t.level == 0 and t.nesting >= 0]) == 1, seg.body
 
 
 def test_whole_sections_are_packed_and_chunks_break_at_headings() -> None:
@@ -64,6 +65,17 @@ def test_whole_sections_are_packed_and_chunks_break_at_headings() -> None:
     segments = split_markdown(text, max_tokens=60)
     assert [seg.body.split("\n")[0] for seg in chunks(segments)] == ["# One", "## Two", "## Four"]
     assert "## Three\n\ntail" in chunks(segments)[1].body
+
+
+def test_a_long_list_is_cut_between_items_and_a_table_never() -> None:
+    items = "".join(f"- item {i} " + "word " * 20 + "\n" for i in range(10))
+    table = "| a | b |\n|---|---|\n" + "".join(f"| {i} | " + "cell " * 10 + "|\n" for i in range(20))
+    text = f"{items}\n{table}"
+    segments = split_markdown(text, max_tokens=80)
+    bodies = [seg.body for seg in chunks(segments)]
+    assert all(body.startswith("- item") for body in bodies[:-1]) and len(bodies) > 3
+    assert bodies[-1] == table.strip()
+    assert "".join(seg.text for seg in segments) == text
 
 
 def test_the_long_section_is_split_at_paragraphs() -> None:
@@ -77,9 +89,40 @@ def test_the_long_section_is_split_at_paragraphs() -> None:
 
 def test_surrounding_whitespace_is_kept_out_of_the_body() -> None:
     text = "\n\n  Indented start\n\n# Heading\n\nbody text\n\n\n"
-    (seg,) = chunks(split_markdown(text, max_tokens=1000))
-    assert (seg.lead, seg.trail) == ("\n\n  ", "\n\n\n")
-    assert seg.render("X") == "\n\n  X\n\n\n"
+    segs = split_markdown(text, max_tokens=1000)
+    (seg,) = chunks(segs)
+    assert (seg.lead, seg.body) == ("  ", "Indented start\n\n# Heading\n\nbody text")
+    assert "".join(s.render("X") if s.translate else s.text for s in segs) == "\n\n  X\n\n\n"
+
+
+def test_line_endings_bom_and_trailing_spaces_survive() -> None:
+    text = "\ufeff# Title  \r\n\r\nLine one  \r\nline two\r\n\r\n    code  \r\n\r\n\r\nEnd\r\n"
+    segments = split_markdown(text, max_tokens=1000)
+    assert "".join(seg.text for seg in segments) == text
+    assert all("\r" not in seg.body for seg in chunks(segments))
+    translated = reassemble(segments, {i: seg.body.upper() for i, seg in enumerate(segments) if seg.translate})
+    assert translated.startswith("\ufeff") and translated.count("\r\n") == text.count("\r\n")
+    assert "\n" not in translated.replace("\r\n", "") and "    code  \r\n" in translated
+
+
+def test_code_html_and_math_inside_lists_and_quotes_are_never_sent() -> None:
+    text = (
+        "1. Step one:\n\n   ```bash\n   ./install --prefix /usr/local\n   ```\n\n   Then this.\n2. Step two\n\n"
+        "> Quote\n>\n>     indented code in a quote\n\n- item\n\n  $$\n  x^2\n  $$\n"
+    )
+    segments = split_markdown(text, max_tokens=1000)
+    assert "".join(seg.text for seg in segments) == text
+    sent = "".join(seg.body for seg in chunks(segments))
+    for code in ("./install", "indented code", "x^2"):
+        assert code not in sent
+    assert [seg.body for seg in chunks(segments)][0] == "1. Step one:"
+
+
+def test_reference_links_carry_their_definitions() -> None:
+    text = "See [Node.js website][] and [the guide].\n\nNo links.\n\n[node.js website]: https://nodejs.org\n[The Guide]: /g 'T'\n"
+    first, second = chunks(split_markdown(text, max_tokens=5))
+    assert first.definitions == '[NODE.JS WEBSITE]: <https://nodejs.org>\n[THE GUIDE]: </g> "T"'
+    assert second.definitions == ""
 
 
 def test_blocks_without_words_are_not_sent() -> None:

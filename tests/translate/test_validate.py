@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from apps.translate.chunking import split_markdown
-from apps.translate.validate import check_translation, unwrap
+from apps.translate.validate import check_translation, strip_definitions, unwrap
 from tests.translate.conftest import FIXTURE
 from utils.pseudo import pseudo_localize
 
@@ -33,7 +33,7 @@ Voir ![logo](img/logo.png), la [doc][ref] et <kbd>Ctrl</kbd>.
 
 
 def check(translation: str, source: str = SOURCE, code: str = "fr") -> list[str]:
-    return check_translation(source, translation, language_code=code)
+    return check_translation(source, translation, language_code=code, definitions="[ref]: https://example.com/r")
 
 
 def test_a_faithful_translation_passes() -> None:
@@ -53,17 +53,25 @@ def test_every_pseudo_localized_chunk_of_the_fixture_passes() -> None:
     [
         (GOOD.replace("`pip install pf`", "pip install pf"), "inline code"),
         (GOOD.replace("`pf`", "`PF`"), "inline code"),
-        (GOOD.replace("https://example.com/guide?a=1", "https://example.fr/guide?a=1"), "link targets"),
-        (GOOD.replace("img/logo.png", "img/logo-fr.png"), "link targets"),
-        (GOOD.replace("[doc][ref]", "[doc][réf]"), "link targets"),
-        (GOOD.replace("<https://example.com/x>", "https://example.com/y"), "link targets"),
-        (GOOD.replace("<kbd>Ctrl</kbd>", "Ctrl"), "HTML tags"),
-        (GOOD.replace("## Installez", "Installez"), "headings"),
-        (GOOD.replace("- second élément\n", ""), "list items"),
-        (GOOD.replace("| 1 | 2 |", ""), "table rows"),
+        (GOOD.replace("https://example.com/guide?a=1", "https://example.fr/guide?a=1"), "targets"),
+        (GOOD.replace("img/logo.png", "img/logo-fr.png"), "targets"),
+        (GOOD.replace("[doc][ref]", "[doc][réf]"), "targets"),
+        (GOOD.replace("<https://example.com/x>", "https://example.com/y"), "targets"),
+        (GOOD.replace("<kbd>Ctrl</kbd>", "Ctrl"), "inline HTML"),
+        (GOOD.replace("## Installez", "Installez"), "block structure"),
+        (GOOD.replace("## Installez", "### Installez"), "heading level 2"),
+        (GOOD.replace("- second élément\n", ""), "list item"),
+        (GOOD.replace("- second élément\n", "  - second élément\n"), "block structure"),
+        (GOOD.replace("| 1 | 2 |", ""), "2 rows x 2 columns"),
+        (GOOD.replace("|---|---|", "|---|"), "block structure"),
         ("<document>\n" + GOOD + "\n</document>", "prompt markup"),
         ("Target language: French\n" + GOOD, "prompt markup"),
-        (GOOD + "\n\n```\nextra\n```", "code fence"),
+        (GOOD + "\n\n```\nextra\n```", "added after"),
+        ("Sure! Here is the translation:\n\n" + GOOD, "chatter"),
+        (GOOD + "\n\nNote: I kept the code as is.", "added after"),
+        ("<think>\nLet me think\n" + GOOD, "reasoning"),
+        (SOURCE, "not translated"),
+        (GOOD.replace("Lancez `pip install pf` et lisez le [guide](https://example.com/guide?a=1) ou <https://example.com/x>.\nVoir ![logo](img/logo.png), la [doc][ref] et <kbd>Ctrl</kbd>.\n\n", ""), "missing"),
         ("", "empty"),
         ("   \n", "empty"),
         (GOOD[:60], "truncated"),
@@ -76,7 +84,37 @@ def test_each_kind_of_damage_is_named(broken: str, expected: str) -> None:
 
 def test_a_dropped_code_block_is_caught() -> None:
     source = "Run this:\n\n```bash\nmake test\n```\n\nThen this."
-    assert check("Lancez ceci :\n\nPuis cela.", source) == ["code fence lines changed from 2 to 0"]
+    (problem,) = check("Lancez ceci :\n\nPuis cela.", source)
+    assert "missing from the answer (1 code block: 'bashmake test\\n')" in problem
+
+
+def test_a_translated_indented_code_block_is_caught() -> None:
+    source = "Install:\n\n    $ ./install --prefix /usr/local\n"
+    assert check("Installez :\n\n    $ ./installer --préfixe /usr/local\n", source)
+    assert check("Installez :\n\n    $ ./install --prefix /usr/local\n", source) == []
+
+
+def test_reference_labels_must_still_resolve_to_the_same_definition() -> None:
+    source = "See [Node.js website][] and [Rust Style Editions]."
+    definitions = "[node.js website]: https://nodejs.org\n[rust style editions]: https://r.example"
+    good = "Voir [site de Node.js][Node.js website] et [Éditions][Rust Style Editions]."
+    assert check_translation(source, good, language_code="fr", definitions=definitions) == []
+    for bad in ("Voir [site de Node.js][] et [Éditions][Rust Style Editions].",
+                "Voir [site de Node.js][Node.js website] et [Éditions de style Rust]."):  # fmt: skip
+        problems = check_translation(source, bad, language_code="fr", definitions=definitions)
+        assert any("targets" in p for p in problems), problems
+
+
+def test_footnotes_are_not_link_definitions_and_a_lone_backtick_stays_local() -> None:
+    source = "Text with a note[^1] and a lone ` backtick.\n\n[^1]: This is the footnote.\n\nNext `code` here."
+    good = "Texte avec une note[^1] et un ` isolé.\n\n[^1]: Ceci est la note.\n\nEnsuite `code` ici."
+    assert check(good, source) == []
+    assert any("footnote" in p for p in check(good.replace("[^1] et", "et"), source))
+
+
+def test_list_items_of_inline_code_pass() -> None:
+    source = "Options:\n\n- `x`\n- `y`\n\nSetext\n---\n"
+    assert check(pseudo_localize(source, "French"), source) == []
 
 
 def test_dense_scripts_may_be_much_shorter() -> None:
@@ -91,7 +129,13 @@ def test_single_line_values_must_stay_single_line() -> None:
     ]
 
 
-def test_a_fence_wrapped_answer_is_unwrapped_only_when_the_source_has_no_fence() -> None:
+def test_a_leading_think_block_and_a_wrapping_fence_are_removed_not_errors() -> None:
+    assert unwrap("<think>\nHmm.\n</think>\n\n# Titre", "# Title") == "# Titre"
     assert unwrap("```markdown\n# Titre\n\nTexte\n```\n", "# Title\n\nText") == "# Titre\n\nTexte"
     wrapped = "```bash\nmake\n```"
     assert unwrap(wrapped, "```bash\nmake\n```") == wrapped
+
+
+def test_trailing_definitions_are_stripped_from_an_answer() -> None:
+    assert strip_definitions("Voir [a][b].\n\n[b]: https://x") == "Voir [a][b]."
+    assert strip_definitions("# T\n\n- a\n- b") == "# T\n\n- a\n- b"

@@ -1,0 +1,233 @@
+"""The project's one Markdown reader: markdown-it-py (CommonMark) with mdit-py-plugins for front matter,
+footnotes, GFM tables, strikethrough, GFM autolinks and dollar math.
+
+Chunking, validation, the offline pseudo-localizer and the loopback server's translators all read Markdown
+through this module, so they agree on what is code, a link, a footnote or prose. Block tokens carry source
+line maps; inline tokens do not carry offsets, so the inline rules are wrapped to record which stretch of an
+inline token's source each rule consumed (`InlineSpans`): that is what lets a caller change prose and leave
+every other byte alone.
+"""
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from markdown_it import MarkdownIt
+from markdown_it.rules_inline import StateInline
+from markdown_it.token import Token
+from mdit_py_plugins.dollarmath import dollarmath_plugin
+from mdit_py_plugins.footnote import footnote_plugin
+from mdit_py_plugins.front_matter import front_matter_plugin
+from mdit_py_plugins.gfm_autolink import gfm_autolink_plugin
+
+__all__ = [
+    "BOM",
+    "InlineSpans",
+    "LinkSpan",
+    "definitions_env",
+    "inline_spans",
+    "parse",
+    "split_lines",
+]
+
+BOM = "\ufeff"
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
+_EOL = re.compile(r"\r\n|\r")
+_SPANS_KEY = "_inline_spans"
+# Rules whose source is kept whole (never prose), and the GFM autolink rules that also claim text already read.
+_BACKSCANNING = ("gfm_autolink_protocol", "gfm_autolink_email")
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines with their line endings (CommonMark's: LF, CRLF or CR); joining them gives `text` back."""
+    return _LINE.findall(text)
+
+
+def normalize(text: str) -> str:
+    """What the parser sees: no BOM, every line ending a LF (line i here is line i of the source)."""
+    return _EOL.sub("\n", text.removeprefix(BOM))
+
+
+@dataclass(frozen=True)
+class LinkSpan:
+    """A link or image in an inline token's source: `[` or `![` at start, `]` at label_end, ends at end.
+
+    kind is "inline" (`[a](b)`), "full" (`[a][b]`), "collapsed" (`[a][]`) or "shortcut" (`[a]`)."""
+
+    start: int
+    label_end: int
+    end: int
+    kind: str
+
+
+@dataclass
+class InlineSpans:
+    """What the inline rules consumed in one inline token's source."""
+
+    prose: list[tuple[int, int]] = field(default_factory=list)  # text read by the `text` rule
+    atoms: list[tuple[str, int, int]] = field(default_factory=list)  # (rule, start, end) kept whole
+    links: list[LinkSpan] = field(default_factory=list)
+
+    def prose_ranges(self) -> list[tuple[int, int]]:
+        """Prose with every atom (autolinks that claimed text already read, included) cut out."""
+        ranges = sorted(self.prose)
+        for _rule, start, end in self.atoms:
+            cut: list[tuple[int, int]] = []
+            for a, b in ranges:
+                if b <= start or a >= end:
+                    cut.append((a, b))
+                    continue
+                if a < start:
+                    cut.append((a, start))
+                if b > end:
+                    cut.append((end, b))
+            ranges = cut
+        return ranges
+
+
+def _record(state: StateInline) -> InlineSpans | None:
+    spans: dict[int, tuple[str, InlineSpans]] | None = state.env.get(_SPANS_KEY)
+    if spans is None:
+        return None
+    entry = spans.get(id(state.src))
+    if entry is None or entry[0] is not state.src:
+        entry = (state.src, InlineSpans())
+        spans[id(state.src)] = entry
+    return entry[1]
+
+
+def _wrap(name: str, rule: Any) -> Any:
+    def recorded(state: StateInline, silent: bool) -> bool:
+        start = state.pos
+        tokens_before = len(state.tokens)
+        pending = len(state.pending) if name in _BACKSCANNING else 0
+        ok: bool = rule(state, silent)
+        if not ok or silent or (record := _record(state)) is None:
+            return ok
+        end = state.pos
+        if name == "text":
+            record.prose.append((start, end))
+        elif name == "link":
+            record.links.append(_link_span(state, start, end))
+        elif name == "image":  # the alt text was parsed on its own: take its prose over, shifted
+            link = _link_span(state, start + 1, end)
+            record.links.append(LinkSpan(start, link.label_end, end, link.kind))
+            for token in state.tokens[tokens_before:]:
+                entry = state.env[_SPANS_KEY].pop(id(token.content), None)
+                if token.type == "image" and entry is not None and entry[0] is token.content:
+                    record.prose += [(a + start + 2, b + start + 2) for a, b in entry[1].prose]
+                    record.atoms += [(r, a + start + 2, b + start + 2) for r, a, b in entry[1].atoms]
+        elif name in _BACKSCANNING:
+            new = state.tokens[tokens_before:]
+            flushed = len(new[0].content) if new and new[0].type == "text" else 0  # pending text before the link
+            record.atoms.append((name, start - (pending - flushed), end))
+        elif name not in ("newline", "emphasis", "strikethrough"):
+            record.atoms.append((name, start, end))
+        return ok
+    if name == "gfm_autolink_www":  # the last rule: a `w` it does not take is read as text
+        def www(state: StateInline, silent: bool) -> bool:
+            start = state.pos
+            ok = recorded(state, silent)
+            if not ok and not silent and state.src[start] == "w" and (record := _record(state)) is not None:
+                record.prose.append((start, start + 1))
+            return ok
+
+        return www
+
+    return recorded
+
+
+def _link_span(state: StateInline, start: int, end: int) -> LinkSpan:
+    pos, pos_max = state.pos, state.posMax
+    label_end = state.md.helpers.parseLinkLabel(state, start, True)
+    state.pos, state.posMax = pos, pos_max
+    tail = state.src[label_end + 1 : end]
+    if tail.startswith("("):
+        kind = "inline"
+    elif tail.startswith("[]"):
+        kind = "collapsed"
+    elif tail.startswith("["):
+        kind = "full"
+    else:
+        kind = "shortcut"
+    return LinkSpan(start, label_end, end, kind)
+
+
+def _make_parser() -> MarkdownIt:
+    md = MarkdownIt("commonmark", {"store_labels": True})
+    md.enable(["table", "strikethrough"])
+    md.use(front_matter_plugin)
+    md.use(footnote_plugin)
+    md.use(dollarmath_plugin)
+    md.use(gfm_autolink_plugin)
+    md.core.ruler.disable("footnote_tail")  # keep footnote definitions where they are, with their line maps
+    for rule in list(md.inline.ruler.__rules__):
+        md.inline.ruler.at(rule.name, _wrap(rule.name, rule.fn), {"alt": rule.alt})
+    return md
+
+
+_PARSER = _make_parser()
+
+
+def parse(text: str, env: dict[str, Any] | None = None) -> list[Token]:
+    """Block and inline tokens of `text` (already normalized); `env` collects reference definitions."""
+    return _PARSER.parse(text, {} if env is None else env)
+
+
+def definitions_env(definitions: str) -> dict[str, Any]:
+    """An env holding the link reference definitions in `definitions`, for parsing a chunk of a document."""
+    env: dict[str, Any] = {}
+    if definitions.strip():
+        _PARSER.parse(normalize(definitions), env)
+    env.setdefault("references", {})
+    return env
+
+
+def fresh_env(env: dict[str, Any] | None) -> dict[str, Any]:
+    """A copy of `env`'s link and footnote definitions, to parse another text with (parsing adds to an env)."""
+    fresh: dict[str, Any] = {}
+    if env and "references" in env:
+        fresh["references"] = dict(env["references"])
+    if env and "footnotes" in env:
+        fresh["footnotes"] = {"refs": {label: -1 for label in env["footnotes"].get("refs", {})}}
+    return fresh
+
+
+def parse_with_spans(text: str, env: dict[str, Any] | None = None) -> tuple[list[Token], dict[str, Any]]:
+    """Like parse, also recording the inline spans (see inline_spans)."""
+    env = fresh_env(env)
+    env[_SPANS_KEY] = {}
+    return _PARSER.parse(text, env), env
+
+
+def inline_spans(env: dict[str, Any], token: Token) -> InlineSpans:
+    """The spans recorded for an inline token by parse_with_spans (empty if it has no source of its own)."""
+    entry = env.get(_SPANS_KEY, {}).get(id(token.content))
+    if entry is None or entry[0] is not token.content:
+        return InlineSpans()
+    return copy.copy(entry[1])
+
+
+def walk(tokens: list[Token]) -> Iterator[Token]:
+    """Every token, children right after their inline parent."""
+    for token in tokens:
+        yield token
+        if token.children:
+            yield from walk(token.children)
+
+
+def footnote_labels(env: dict[str, Any]) -> list[str]:
+    """Labels of the footnotes defined while parsing with `env`."""
+    return [label[1:] for label in env.get("footnotes", {}).get("refs", {})]
+
+
+def reference_definition(label: str, href: str, title: str) -> str:
+    """One link reference definition line for a normalized label, as the parser resolves it."""
+    title_part = ""
+    if title:
+        escaped = title.replace("\\", "\\\\").replace('"', '\\"')
+        title_part = f' "{escaped}"'
+    return f"[{label}]: <{href}>{title_part}"
