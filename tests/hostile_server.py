@@ -4,7 +4,8 @@ Standard library only (http.server in a thread on 127.0.0.1), so the tests of ut
 on our own loopback server's idea of the protocol. Each request takes the next mode from `script` (then
 `default`); a mode decides how badly the request is answered:
 
-    ok            a well-formed answer that echoes the text between the <document> lines (or the prompt)
+    ok            a well-formed answer: the text between the <document> lines (or the prompt), with " (tr)" after
+                  each line that ends in a letter or a full stop, so it differs from its source as a translation does
     html          200 with a proxy's HTML error page
     empty         200 with "choices": [] (OpenAI) or "content": [] (Anthropic)
     null          200 whose message content is null (OpenAI) or an empty text block (Anthropic)
@@ -175,14 +176,14 @@ class HostileServer:
 
 
 def _echo(body: dict[str, Any]) -> str:
-    """The source between the <document> lines of the last user message (so validation passes), else the text."""
+    """The source between the <document> lines of the last user message, else its text, "translated" (see ok)."""
     last = next((m for m in reversed(body.get("messages", [])) if m.get("role") == "user"), {})
     content = last.get("content", "")
     text = content if isinstance(content, str) else "".join(p.get("text", "") for p in content)
     lines = text.split("\n")
     if "<document>" in lines and "</document>" in lines:
-        return "\n".join(lines[lines.index("<document>") + 1 : len(lines) - 1 - lines[::-1].index("</document>")])
-    return text
+        lines = lines[lines.index("<document>") + 1 : len(lines) - 1 - lines[::-1].index("</document>")]
+    return "\n".join(line + " (tr)" if line[-1:].isalpha() or line[-1:] == "." else line for line in lines)
 
 
 def _answer(body: dict[str, Any], anthropic: bool, text: str) -> dict[str, Any]:

@@ -21,7 +21,7 @@ import aiofiles.os
 
 __all__ = [
     "read_text", "read_bytes", "write_text_atomic", "write_bytes_atomic", "safe_filename", "temp_path_for",
-    "sync_filesystem",
+    "sync_filesystem", "remove_stale_temp_files",
 ]
 
 _UNSAFE_CHARS = re.compile(r"[^\w.\- ]+")
@@ -99,6 +99,24 @@ def _libc_syncfs() -> Callable[[int], int] | None:
 def temp_path_for(target: Path) -> Path:
     """A unique hidden temporary path beside `target` (same folder, so os.replace is atomic)."""
     return target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
+
+
+def remove_stale_temp_files(target: Path) -> list[Path]:
+    """Remove temporary files of `target` (see temp_path_for) that a killed process left behind; call it before
+    writing `target` again, not while another process may be writing it. Returns what was removed."""
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.[0-9a-f]{{12}}\.tmp")
+    removed = []
+    try:
+        candidates = [p for p in target.parent.iterdir() if pattern.fullmatch(p.name)]
+    except OSError:  # no folder yet: nothing left behind
+        return []
+    for path in candidates:
+        try:
+            path.unlink()
+            removed.append(path)
+        except FileNotFoundError:
+            pass
+    return removed
 
 
 def safe_filename(word: str) -> str:

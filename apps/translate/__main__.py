@@ -2,22 +2,36 @@
 
 Output: `<out>/<stem>.<code><suffix>` (README.md in French -> translations/README.fr.md). A language with a failed
 chunk gets no file (a previous complete file, if any, is left as it was); its finished chunks stay cached, so
-rerunning pays only for what failed. Exit status: 0 everything written, 1 some language failed or the run
-stopped on an error, 2 usage error, 130 interrupted.
+rerunning pays only for what failed. Exit status: 0 everything written, 1 some language failed, an input could
+not be read or the run stopped on an error, 2 usage error, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from tqdm.contrib.logging import logging_redirect_tqdm
+
 from apps.cli import add_standard_options, prog, quiet_on_broken_pipe, setup_logging
 from apps.translate.cache import CACHE_FILE, CacheError, TranslationCache
 from apps.translate.flow import create_translate_flow
-from apps.translate.jobs import DEFAULT_CHUNK_TOKENS, InputError, Job, TranslateSettings
+from apps.translate.jobs import (
+    DEFAULT_CHUNK_TOKENS,
+    InputError,
+    Job,
+    PathError,
+    TranslateSettings,
+    check_outputs,
+    input_problem,
+    output_folder_problem,
+    previous_translations,
+)
 from apps.translate.languages import DEFAULT_LANGUAGES, UnknownLanguageError, parse_languages
 from apps.translate.report import BarProgress, plan_text, summary_table, usage_line
 from utils.config import PROVIDERS, check, env
@@ -32,6 +46,7 @@ from utils.llm import (
 )
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_TERMINATED = 128 + signal.SIGTERM
 
 
 class UsageError(ValueError):
@@ -81,25 +96,31 @@ def _parser() -> argparse.ArgumentParser:
     return parser  # fmt: skip
 
 
-def settings_from(args: argparse.Namespace) -> TranslateSettings:
-    """Check the arguments against the file system and the language table; raises UsageError."""
+def settings_from(args: argparse.Namespace) -> tuple[TranslateSettings, list[Path]]:
+    """Check the arguments against the file system and the language table, before any request: the settings and
+    the inputs skipped as translations of other inputs. Raises UsageError."""
     files: dict[Path, Path] = {}  # resolved -> as given: one file named twice is translated once
     for name in args.files:
         path = Path(name)
-        if not path.is_file():
-            raise UsageError(f"input file not found: {name}")
+        if problem := input_problem(path):
+            raise UsageError(f"{problem}: {name}")
         files.setdefault(path.resolve(), path)
-    names = [path.name for path in files.values()]
-    if clash := next((name for name in names if names.count(name) > 1), None):
-        raise UsageError(f"two inputs are named {clash}; their translations would overwrite each other")
     try:
         languages = parse_languages(args.languages)
     except UnknownLanguageError as exc:
         raise UsageError(str(exc)) from None
     if args.chunk_tokens < 16:
         raise UsageError("--chunk-tokens must be at least 16")
+    if problem := output_folder_problem(Path(args.out)):
+        raise UsageError(problem)
+    skipped = previous_translations(list(files.values()))
+    inputs = [path for path in files.values() if path not in skipped]
+    try:
+        check_outputs(inputs, languages, Path(args.out), named=files.values())
+    except PathError as exc:
+        raise UsageError(str(exc)) from None
     return TranslateSettings(
-        files=tuple(files.values()),
+        files=tuple(inputs),
         languages=tuple(languages),
         out_dir=Path(args.out),
         provider=args.provider,
@@ -108,7 +129,7 @@ def settings_from(args: argparse.Namespace) -> TranslateSettings:
         front_matter_keys=frozenset(key.strip() for key in args.front_matter_keys.split(",") if key.strip()),
         force=args.force,
         dry_run=args.dry_run,
-    )
+    ), skipped
 
 
 def _report_failures(jobs: Sequence[Job]) -> None:
@@ -130,7 +151,7 @@ def _report_failures(jobs: Sequence[Job]) -> None:
 async def run(args: argparse.Namespace) -> int:
     """Run the translation for parsed arguments; returns the exit status (usage errors included)."""
     try:
-        settings = settings_from(args)
+        settings, skipped = settings_from(args)
         configure(max_concurrency=args.concurrency, rpm=args.rpm)
         # Before any work: a missing key fails here, naming its source, not after the progress bar has started.
         provider = (llm_settings if args.dry_run else check)(settings.provider, settings.model).provider
@@ -143,6 +164,8 @@ async def run(args: argparse.Namespace) -> int:
             "(set OPENAI_API_KEY or ANTHROPIC_API_KEY for real translations)",
             file=sys.stderr,
         )
+    for path in skipped:
+        print(f"note: skipping {path}, a translation of another input (name it alone to translate it)", file=sys.stderr)
     reset_usage()
     cache_dir = Path(args.cache_dir)
     progress = None if args.quiet or args.dry_run else BarProgress()
@@ -152,7 +175,10 @@ async def run(args: argparse.Namespace) -> int:
         if args.dry_run and not (cache_dir / CACHE_FILE).exists():
             await flow.run_async(shared)  # a dry run creates no cache folder
         else:
-            with TranslationCache(cache_dir) as cache:
+            with TranslationCache(cache_dir, rebuild=args.force) as cache, logging_redirect_tqdm():
+                if cache.kept is not None:
+                    print(f"note: the damaged translation cache was moved to {cache.kept}; starting a new one",
+                          file=sys.stderr)  # fmt: skip
                 shared["cache"] = cache
                 await flow.run_async(shared)
     except (LLMConfigError, InputError) as exc:
@@ -173,7 +199,10 @@ async def run(args: argparse.Namespace) -> int:
         print(summary_table(jobs))
         print(usage_line(usage_totals()))
     _report_failures(jobs)
-    return EXIT_OK if all(job.status == "done" for job in jobs) else EXIT_FAILED
+    unreadable: list[InputError] = shared["unreadable"]  # type: ignore[assignment]
+    for problem in unreadable:
+        print(f"skipped: {problem}", file=sys.stderr)
+    return EXIT_OK if all(job.status == "done" for job in jobs) and not unreadable else EXIT_FAILED
 
 
 @quiet_on_broken_pipe
@@ -182,14 +211,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args.verbose)
     if not args.verbose:  # the app says which provider runs in its own words (see run); don't repeat utils.llm's
         logging.getLogger("utils.llm").setLevel(logging.ERROR)
+        logging.getLogger("utils.llm.wait").setLevel(logging.WARNING)  # but do say why nothing moves for a while
+    terminated = asyncio.Event()
+
+    async def run_until_terminated() -> int:
+        """SIGTERM takes Ctrl-C's way out: the run is cancelled, so everything finished is cached and written."""
+        task = asyncio.current_task()
+        assert task is not None
+        with contextlib.suppress(NotImplementedError):  # no loop signal handlers on Windows
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, lambda: (terminated.set(), task.cancel()))
+        return await run(args)
+
     try:
-        return asyncio.run(run(args))
-    except KeyboardInterrupt:
+        return asyncio.run(run_until_terminated())
+    except (KeyboardInterrupt, asyncio.CancelledError) as exc:
+        if isinstance(exc, asyncio.CancelledError) and not terminated.is_set():
+            raise
         print(
-            f"interrupted: finished chunks are cached in {args.cache_dir}; run the same command to continue",
+            f"{'terminated' if terminated.is_set() else 'interrupted'}: finished chunks are cached in "
+            f"{args.cache_dir}; run the same command to continue",
             file=sys.stderr,
         )
-        return EXIT_INTERRUPTED
+        return EXIT_TERMINATED if terminated.is_set() else EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -14,14 +14,16 @@ from utils.llm import Usage
 
 
 class BarProgress:
-    """tqdm bar on stderr: chunk translations done of total (cached ones count as done), tokens spent."""
+    """tqdm bar on stderr: chunk translations done of total (cached ones count as done), tokens spent. Drawn only
+    when stderr is a terminal: redraws would litter a pipe or a log file."""
 
     def __init__(self) -> None:
         self._bar: tqdm[None] | None = None
         self._tokens = 0
 
     def start(self, total: int, done: int) -> None:
-        self._bar = tqdm(total=total, initial=done, unit="chunk", desc="translating", file=sys.stderr, leave=False)
+        self._bar = tqdm(total=total, initial=done, unit="chunk", desc="translating", file=sys.stderr, leave=False,
+                         disable=None)  # fmt: skip
         self._bar.set_postfix(tokens=0)
 
     def advance(self, chunks: int, tokens: int) -> None:

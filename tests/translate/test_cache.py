@@ -7,15 +7,17 @@ import pytest
 
 from apps.translate.cache import CacheError, TranslationCache, cache_key
 
-BASE = dict(text="Hello", language="fr", provider="openai", model="m", prompt_version="v1", style="markdown")
+BASE = dict(text="Hello", language="fr", provider="openai", model="m", endpoint="http://127.0.0.1:8765/v1",
+            prompt_version="v1", style="markdown")  # fmt: skip
 
 
 def test_key_depends_on_every_input() -> None:
     keys = {cache_key(**BASE)}
     for field, other in [("text", "Hello!"), ("language", "de"), ("provider", "anthropic"), ("model", "m2"),
-                         ("prompt_version", "v2"), ("style", "yaml-plain")]:  # fmt: skip
+                         ("endpoint", "https://api.openai.com/v1"), ("prompt_version", "v2"),
+                         ("style", "yaml-plain")]:  # fmt: skip
         keys.add(cache_key(**{**BASE, field: other}))
-    assert len(keys) == 7
+    assert len(keys) == 8
 
 
 def test_entries_survive_reopening_and_use_wal(tmp_path: Path) -> None:

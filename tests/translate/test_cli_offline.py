@@ -8,6 +8,7 @@ import pytest
 from apps.translate.cache import TranslationCache
 from apps.translate.languages import DEFAULT_LANGUAGES
 from tests.translate.conftest import Cli
+from tests.translate.test_cli_server import unique_chunks
 from tests.translate.structure import assert_structure_kept
 
 
@@ -25,7 +26,8 @@ async def test_no_key_translates_everything_offline_and_says_so(
     table = captured.out
     assert table.splitlines()[0].split() == ["language", "chunks", "tokens", "seconds", "file", "status"]
     assert table.count(" done") == 8 and "Korean" in table
-    assert table.splitlines()[-1].startswith("offline/offline: 64 requests, 0 retries")
+    requests = len(DEFAULT_LANGUAGES) * unique_chunks(tricky)
+    assert table.splitlines()[-1].startswith(f"offline/offline: {requests} requests, 0 retries")
 
 
 async def test_offline_chosen_on_purpose_gets_no_note(
@@ -81,7 +83,7 @@ async def test_dry_run_plans_without_writing(
         (["{tricky}", "-l", "Klingon"], "error: unknown language 'Klingon'"),
         (["{tricky}", "-l", "../x"], "error: unknown language '../x'"),
         (["{tricky}", "-l", "fr,../../escape"], "error: unknown language '../../escape'"),
-        (["{tricky}", "{tricky_copy}"], "error: two inputs are named tricky.md"),
+        (["{tricky}", "{tricky_copy}"], "error: {tricky} and {tricky_copy} would both be written to"),
     ],
 )
 async def test_usage_errors_are_one_line_and_exit_2(
@@ -93,7 +95,8 @@ async def test_usage_errors_are_one_line_and_exit_2(
     argv = [a.format(tricky=tricky, tricky_copy=copy) for a in argv]
     assert await cli(*argv) == 2
     err = capsys.readouterr().err
-    assert err.startswith(message) and err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(message.format(tricky=tricky, tricky_copy=copy)) and err.count("\n") == 1
+    assert "Traceback" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sub", "tricky.md"]  # nothing written anywhere
 
 
@@ -105,10 +108,11 @@ def test_main_rejects_bad_numbers_with_usage(capsys: pytest.CaptureFixture[str])
     assert exit_info.value.code == 2 and "must be at least 1" in capsys.readouterr().err
 
 
-async def test_a_file_that_is_not_utf8_is_a_usage_error(
-    cli: Cli, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+async def test_a_file_that_is_not_utf8_is_reported_and_the_others_are_translated(
+    cli: Cli, tricky: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (tmp_path / "latin1.md").write_bytes("# Caf\xe9\n".encode("latin-1"))
-    assert await cli(str(tmp_path / "latin1.md"), "-l", "fr") == 2
+    assert await cli(str(tmp_path / "latin1.md"), str(tricky), "-l", "fr", "--quiet") == 1
     err = capsys.readouterr().err
-    assert err.strip().endswith("latin1.md is not UTF-8 text") and "Traceback" not in err
+    assert f"skipped: {tmp_path / 'latin1.md'} is not UTF-8 text (at byte offset 5)" in err and "Traceback" not in err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["tricky.fr.md"]
