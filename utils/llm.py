@@ -2,7 +2,7 @@
 
 Built to survive hundreds of concurrent callers: one SDK client per configuration and event loop, limits shared by
 every caller of a (provider, model) (see utils.ratelimit), and exactly one retry layer (tenacity here; the SDK
-clients are built with max_retries=0). Settings: see utils.config and .env.example.
+clients are built with max_retries=0). Settings: see utils.config and utils/env.example.
 """
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from utils.config import KEY_VARS, URL_VARS, Settings
 from utils.llm_errors import LLMAuthError, LLMResponseError
+from utils.tokens import estimate_tokens  # the one estimate shared by utils.llm, the loopback server, apps
 
 Message = dict[str, Any]  # {"role": str, "content": str or a list of {"type": "text", "text": str} parts}
 
@@ -217,9 +218,3 @@ def offline_reply(messages: Sequence[Message]) -> Reply:
         output_tokens=estimate_tokens(text),
         truncated=False,
     )
-
-
-def estimate_tokens(text: str) -> int:
-    """About four characters per token, rounded up: good enough for chunk budgets and tokens-per-minute pacing
-    before a server counts them (the one estimate shared by utils.llm, the loopback server and apps)."""
-    return (len(text) + 3) // 4

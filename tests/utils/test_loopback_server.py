@@ -16,6 +16,7 @@ import pytest
 
 from utils.llm_server import Faults, LLMServer
 from utils.pseudo import pseudo_localize
+from utils.tokens import estimate_tokens
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = "# Title\n\nSome *text* with `code` and a [link](https://example.com).\n\n```python\nx = 1\n```\n"
@@ -64,8 +65,8 @@ async def test_openai_translation_reply_usage_and_shape(srv: LLMServer) -> None:
     assert reply.object == "chat.completion" and reply.model == "gpt-test" and reply.id.startswith("chatcmpl-")
     assert reply.created > 0
     assert reply.usage is not None
-    assert reply.usage.completion_tokens == -(-len(text) // 4)
-    assert reply.usage.prompt_tokens == -(-len("You translate." + PROMPT) // 4)
+    assert reply.usage.completion_tokens == estimate_tokens(text)
+    assert reply.usage.prompt_tokens == estimate_tokens("You translate." + PROMPT)
     assert reply.usage.total_tokens == reply.usage.prompt_tokens + reply.usage.completion_tokens
     assert srv.stats.translations == [("gpt-test", "French")]
     assert srv.stats.input_tokens == reply.usage.prompt_tokens
@@ -85,8 +86,8 @@ async def test_anthropic_reply_usage_and_shape(srv: LLMServer) -> None:
     assert reply.id.startswith("msg_")
     assert reply.content[0].type == "text" and reply.content[0].text == pseudo_localize(SOURCE, "French")
     assert reply.stop_reason == "end_turn" and reply.stop_sequence is None
-    assert reply.usage.input_tokens == -(-len(PROMPT + "Be brief.") // 4)
-    assert reply.usage.output_tokens == -(-len(reply.content[0].text) // 4)
+    assert reply.usage.input_tokens == estimate_tokens(PROMPT + "Be brief.")
+    assert reply.usage.output_tokens == estimate_tokens(reply.content[0].text)
     assert echo == "Echo: ping"
     assert srv.stats.requests_by_path == {"/v1/messages": 2}
     assert srv.stats.translations == [("claude-test", "French")]
