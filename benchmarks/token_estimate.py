@@ -100,7 +100,8 @@ def main(argv: list[str] | None = None) -> None:
         if texts := catalogue_texts(language, args.files):
             results[language] = measure(texts, count)
     rows = [[name, int(r["o200k"]), r["estimate / o200k"], r["chars/4 / o200k"]] for name, r in results.items()]
-    table = Table("Estimated / real o200k tokens (1.00 is exact)", ["text", "o200k tokens", "estimate", "chars/4"], rows)
+    headers = ["text", "o200k tokens", "estimate", "chars/4"]
+    table = Table("Estimated / real o200k tokens (1.00 is exact)", headers, rows)
     worst = max(results, key=lambda name: abs(results[name]["estimate / o200k"] - 1))
     checks = [Verdict(f"every language within {TOLERANCE:.0%} of o200k", abs(results[worst]["estimate / o200k"] - 1)
                       <= TOLERANCE, f"worst {worst}: {results[worst]['estimate / o200k']:.2f}")]  # fmt: skip
@@ -111,8 +112,9 @@ def main(argv: list[str] | None = None) -> None:
     paths = write_report("token_estimate", title="Token estimate by script vs o200k_base",
                          command="python -m benchmarks.token_estimate", tables=[table], charts=charts,
                          data={"results": results}, verdicts=checks,
-                         notes=[f"Up to {args.files} gettext catalogues per language from {LOCALES}, 40 messages to "
-                                "a text; READMEs from installed distributions' METADATA; each text counted on its own."])  # fmt: skip
+                         notes=[f"Up to {args.files} gettext catalogues per language from {LOCALES}, 40 messages "
+                                "to a text; READMEs from installed distributions' METADATA; each text counted on its "
+                                "own."])  # fmt: skip
     print(console_text([table], checks))
     print(f"\nwrote {paths.json}, {paths.markdown}, {paths.chart}")
 
