@@ -27,7 +27,7 @@ distributed = pytest.importorskip("distributed")
 def client():
     with (
         distributed.LocalCluster(
-            n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None, silence_logs=logging.CRITICAL
+            n_workers=2, processes=True, threads_per_worker=1, dashboard_address=":0", silence_logs=logging.CRITICAL
         ) as cluster,
         distributed.Client(cluster) as client,
     ):
@@ -81,7 +81,7 @@ class Rescued(Flaky):
 async def test_exec_runs_on_cluster_workers_in_input_order(client):
     shared = {"n": 8}
     await WhereAmI(executor=client.get_executor(pure=False)).run_async(shared)
-    items, workers, pids = zip(*shared["out"])
+    items, workers, pids = zip(*shared["out"], strict=True)
     assert items == tuple(range(8))
     assert set(workers) <= set(client.scheduler_info()["workers"])
     assert os.getpid() not in pids
@@ -257,8 +257,8 @@ async def test_nested_batches_keep_their_budgets_with_leaves_on_the_cluster(clie
     assert counting.peak == peak
 
 
-async def _until(condition, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
+async def _until(condition) -> None:
+    deadline = time.monotonic() + 10
     while not condition():
         if time.monotonic() > deadline:
             raise AssertionError("condition not met within the timeout")

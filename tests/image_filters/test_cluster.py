@@ -1,0 +1,210 @@
+"""`--cluster`: the same flow with the pixel work on a real Dask cluster of worker processes.
+
+Outputs are byte-identical to a local run; skip, --overwrite and per-image failures behave as locally; a worker
+that can't see the input or output folder stops the run before any work (exit 2, one line naming the folder);
+a worker killed mid-run loses no image; Ctrl-C stops the run and the cluster with it; and without Dask,
+--cluster says how to install it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from apps.image_filters.__main__ import main
+from apps.image_filters.inputs import SAMPLES
+from tests.image_filters.make_images import bad_inputs, exif_rotated_jpeg, solid
+
+distributed = pytest.importorskip("distributed")
+
+ROOT = Path(__file__).resolve().parents[2]
+FILTERS = "grayscale,blur:radius=3,sepia,sharpen,edges"
+
+
+@pytest.fixture(scope="module")
+def scheduler() -> Iterator[str]:
+    """A scheduler address with two single-threaded worker processes, as `dask scheduler` + `dask worker` give."""
+    with distributed.LocalCluster(
+        n_workers=2, processes=True, threads_per_worker=1, dashboard_address=":0", silence_logs=logging.CRITICAL
+    ) as cluster:
+        yield cluster.scheduler_address
+
+
+def photos(folder: Path, count: int = 0, side: int = 0) -> Path:
+    """The bundled photographs, plus RGBA and EXIF-rotated files; with `count`, that many `side`-px JPEG copies."""
+    folder.mkdir(parents=True)
+    if count:
+        sources = sorted(p for p in SAMPLES.iterdir() if p.suffix != ".md")
+        for i in range(count):
+            with Image.open(sources[i % len(sources)]) as img:
+                img.convert("RGB").resize((side, side * 3 // 4), Image.Resampling.LANCZOS).save(
+                    folder / f"photo{i:02d}.jpg", quality=90
+                )
+        return folder
+    for sample in SAMPLES.iterdir():
+        if sample.suffix != ".md":
+            shutil.copy(sample, folder / sample.name)
+    solid(folder / "glass.png", (200, 40, 90, 128), (64, 48), mode="RGBA")
+    exif_rotated_jpeg(folder / "sideways.jpg")
+    return folder
+
+
+def images_in(folder: Path) -> dict[str, str]:
+    """Output file name -> SHA-256 of its bytes (the manifest and hidden files left out)."""
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir() if not p.name.startswith(".")}
+
+
+def test_outputs_are_byte_identical_to_a_local_run(tmp_path: Path, scheduler: str, capsys) -> None:
+    src = photos(tmp_path / "in")
+    assert main([str(src), "-f", FILTERS, "-o", str(tmp_path / "local")]) == 0
+    assert main([str(src), "-f", FILTERS, "-o", str(tmp_path / "cluster"), "--cluster", scheduler]) == 0
+    local, cluster = images_in(tmp_path / "local"), images_in(tmp_path / "cluster")
+    assert len(local) == 6 * 5 and cluster == local
+    summary = capsys.readouterr().out.strip().splitlines()[-1]
+    assert summary.startswith("images: 6, outputs written: 30, skipped: 0, failed: 0, ")
+
+
+def test_skip_overwrite_and_failures_per_image_as_in_a_local_run(tmp_path: Path, scheduler: str, capsys) -> None:
+    src = photos(tmp_path / "in")
+    bad = bad_inputs(src)
+    out = tmp_path / "out"
+    argv = [str(src), "-f", "invert,sepia", "-o", str(out), "--cluster", scheduler, "--contact-sheet"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    failed = sorted(line for line in err if line.startswith("failed: "))
+    assert len(failed) == len(bad) and all(str(path) in " ".join(failed) for path in bad.values())
+    assert len(images_in(out)) == 6 * 2 + 1  # every good image's outputs, and the contact sheet
+    with Image.open(out / "contact_sheet.png") as sheet:
+        sheet.load()
+
+    first = images_in(out)
+    assert main(argv) == 1
+    assert "outputs written: 0, skipped: 12, failed: 5" in capsys.readouterr().out
+    assert main([*argv, "--overwrite"]) == 1
+    assert "outputs written: 12, skipped: 0, failed: 5" in capsys.readouterr().out
+    assert images_in(out) == first
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare(1) to hide a folder from one worker")
+@pytest.mark.parametrize("hidden", ["in", "out"])
+def test_a_worker_that_cannot_see_a_folder_stops_the_run_before_any_work(tmp_path: Path, hidden: str, capsys) -> None:
+    """A real `dask worker` in its own mount namespace, where an empty tmpfs covers the input or output folder."""
+    src = photos(tmp_path / "in")
+    out = tmp_path / "out"
+    out.mkdir()
+    dask = Path(sys.executable).with_name("dask")
+    with distributed.LocalCluster(
+        n_workers=0, processes=True, dashboard_address=":0", silence_logs=logging.CRITICAL
+    ) as cluster:
+        script = 'mount -t tmpfs none "$1" && exec "$2" worker --nthreads 1 --no-nanny --no-dashboard "$3"'
+        worker = subprocess.Popen(
+            ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", str(tmp_path / hidden),
+             str(dask), cluster.scheduler_address],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            with distributed.Client(cluster) as client:
+                try:
+                    client.wait_for_workers(1, timeout=20)
+                except TimeoutError:
+                    pytest.skip("unshare can't make a mount namespace here")
+            status = main([str(src), "-o", str(out), "--cluster", cluster.scheduler_address])
+        finally:
+            worker.terminate()
+            worker.wait(10)
+    err = capsys.readouterr().err.strip()
+    assert status == 2 and len(err.splitlines()) == 1
+    folder = src if hidden == "in" else out
+    assert f"cannot see {'input' if hidden == 'in' else 'output'} folder {folder}" in err
+    assert "shared storage" in err and err.startswith("python -m apps.image_filters: error: worker tcp://")
+    assert os.listdir(out) == []
+
+
+def test_killing_a_worker_mid_run_loses_no_image(tmp_path: Path, scheduler: str, capsys) -> None:
+    src = photos(tmp_path / "in", count=12, side=1600)
+    out = tmp_path / "out"
+    killed: list[int] = []
+
+    def kill_one_worker_once_work_is_done() -> None:
+        deadline = time.monotonic() + 30
+        while not (out.exists() and any(n.endswith(".jpg") for n in os.listdir(out))):
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.01)
+        with distributed.Client(scheduler) as client:
+            pid = next(iter(client.run(os.getpid).values()))
+        os.kill(pid, signal.SIGKILL)  # the nanny starts a new worker; Dask reruns the lost jobs elsewhere
+        killed.append(pid)
+
+    killer = threading.Thread(target=kill_one_worker_once_work_is_done)
+    killer.start()
+    status = main([str(src), "-f", "grayscale,blur,sepia", "-o", str(out), "--cluster", scheduler])
+    killer.join()
+    captured = capsys.readouterr()
+    assert killed, "the run ended before a worker could be killed"
+    assert status == 0, captured.err
+    assert "images: 12, outputs written: 36, skipped: 0, failed: 0" in captured.out
+    assert main([str(src), "-f", "grayscale,blur,sepia", "-o", str(tmp_path / "local")]) == 0
+    assert images_in(out) == images_in(tmp_path / "local")
+
+
+def test_ctrl_c_stops_the_run_and_the_local_cluster(tmp_path: Path) -> None:
+    src = photos(tmp_path / "in", count=40, side=1600)
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "apps.image_filters", str(src), "-o", str(out), "-f", "blur:radius=8,sharpen,sepia",
+         "--cluster", "local:2"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not (out.exists() and any(n.endswith(".jpg") for n in os.listdir(out))) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    stopped = time.monotonic()
+    stdout, stderr = proc.communicate(timeout=30)
+    assert time.monotonic() - stopped < 10
+    assert proc.returncode == 130, stderr
+    assert stderr.strip().splitlines()[-1].startswith("interrupted: outputs already written are complete")
+    assert "Traceback" not in stderr
+    written = sorted(n for n in os.listdir(out) if not n.startswith("."))
+    assert 0 < len(written) < 120
+    time.sleep(1.0)  # nothing keeps working after the command returned: no new outputs, no temp files
+    assert sorted(n for n in os.listdir(out) if not n.startswith(".")) == written
+    assert not [n for n in os.listdir(out) if n.endswith(".tmp")]
+    for name in written:
+        with Image.open(out / name) as img:
+            img.load()
+
+
+def test_without_dask_cluster_says_how_to_install_it(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed now raises ImportError
+    assert main([str(SAMPLES), "-o", str(tmp_path / "o"), "--cluster", "local"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("error: --cluster needs Dask's distributed package: pip install -e '.[dask]'")
+    assert len(err.splitlines()) == 1
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    ("address", "message"),
+    [
+        ("somewhere:8786", "expected a scheduler address like tcp://host:8786, or local, or local:N"),
+        ("local:0", "expected local:N with N worker processes from 1 to 256"),
+        ("local:two", "expected local:N with N worker processes from 1 to 256"),
+    ],
+)
+def test_bad_addresses_are_one_line_exit_2(tmp_path: Path, address: str, message: str, capsys) -> None:
+    assert main([str(SAMPLES), "-o", str(tmp_path / "o"), "--cluster", address]) == 2
+    assert capsys.readouterr().err.strip() == f"python -m apps.image_filters: error: --cluster {address}: {message}"
