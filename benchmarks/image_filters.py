@@ -1,24 +1,26 @@
-"""Image filters: N images x 3 filters (grayscale, blur, sepia) sequentially, with asyncio only, on this app's
-thread pool, and on a process pool.
+"""Image filters, side by side in one run: this app against the tools a user would pick instead.
 
-Run: python -m benchmarks.image_filters [--quick] [--images N]. Writes image_filters.{json,md,png} to --out.
+Run: python -m benchmarks.image_filters [--quick] [--images N] [--tiny N]. Writes image_filters.{json,md,png} to --out.
 
-Inputs are the app's sample photos scaled up to about 12 megapixels (JPEG, written once to benchmarks/.cache/),
-copied to N distinct files. Every mode does the same work with the same code (utils.images load/save, the app's
-filters and output plan, JPEG quality 90) and must write byte-identical outputs; only the scheduling differs:
-  sequential     a plain loop: load, then each filter applied and saved, one image after another;
-  asyncio only   PocketFlow's parallel batch flow example shape (an AsyncParallelBatchFlow running
-                 Load -> Filter -> Save async nodes per image), Pillow called directly in async code, no sleeps;
-  app pool       apps.image_filters.build_flow with its thread pool of os.cpu_count() workers;
-  process pool   a ProcessPoolExecutor of os.cpu_count() workers, sent paths (not pixels), one image per task.
-Each mode runs in a fresh process, so its peak RSS (resource.getrusage ru_maxrss) is its own.
+Job 1 (photos): N JPEGs of about 12 MP (the app's sample photos scaled up with Lanczos, written once to
+benchmarks/.cache/) x grayscale, Gaussian blur radius 2, sepia, JPEG quality 90, one output file per pair:
+  app              `python -m apps.image_filters` as a user runs it (main() in-process; default workers);
+  app --sequential the same command with --sequential (one image and one filter at a time);
+  Pillow pool      a plain Pillow script on a ThreadPoolExecutor (one task per image: open, 3 x filter + save);
+  OpenCV pool      a plain OpenCV script on a ThreadPoolExecutor (imread, cvtColor / GaussianBlur / transform,
+                   imwrite), OpenCV's own threading left at its default;
+  pyvips           a plain pyvips script on a ThreadPoolExecutor (libvips' own threads inside each pipeline).
+Job 2 (tiny): M small JPEGs (96x64) x the same filters: the app against the Pillow pool; per-file costs
+(fsync, planning, bookkeeping) dominate here.
+
+Each mode runs in a fresh spawned process, so its peak RSS (ru_maxrss) is its own. Each peer's outputs are
+compared with the app's: mean absolute difference in levels over the pixels of every output of the first
+images (decoded, so JPEG's own loss counts for both).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import hashlib
 import math
 import multiprocessing
 import os
@@ -27,45 +29,49 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
+import numpy as np
+from PIL import Image, ImageFilter
 
-from apps.image_filters import FilterSpec, Settings, build_flow, parse_filter_specs
+from apps.image_filters.cpus import usable_cpus
 from apps.image_filters.inputs import SAMPLES, find_images
-from apps.image_filters.plan import Job, Output, plan_jobs
 from benchmarks.report import Bars, Table, Verdict, console_text, parse_args, write_report
-from pocketflow import AsyncFlow, AsyncNode, AsyncParallelBatchFlow
-from utils.images import load_image, save_image
 
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".cache"
-FILTERS = "grayscale,blur,sepia"
+FILTERS = ("grayscale", "blur", "sepia")
 QUALITY = 90
 MEGAPIXELS = 12.0
-FULL_IMAGES, QUICK_IMAGES = 16, 8
+BLUR_RADIUS = 2.0
+SEPIA = (0.393, 0.769, 0.189, 0, 0.349, 0.686, 0.168, 0, 0.272, 0.534, 0.131, 0)
+FULL_IMAGES, QUICK_IMAGES = 16, 6
+FULL_TINY, QUICK_TINY = 2000, 400
+TINY_SIZE = (96, 64)
 FULL_ROUNDS = 2
+COMPARED_IMAGES = 3  # images whose outputs are compared pixel by pixel with the app's
 
-TARGET_APP_PER_CORE = 0.85
-ASYNCIO_NEAR_ONE = 0.15  # "near 1x" means within +-15% of sequential
+TARGET_VS_OPENCV = 0.8  # the app's speed at least this fraction of the OpenCV pool's
+TARGET_VS_PYVIPS = 1.0  # ahead of pyvips
+TARGET_TINY_VS_PILLOW = 1.0  # tiny images: at least as fast as the Pillow pool
+TARGET_LEVELS = 1.0  # the app within this many levels (mean absolute difference) of plain Pillow
 
 
 @dataclass
 class ModeResult:
-    """One run of one mode."""
+    """One run of one mode on one job."""
 
+    job: str
     mode: str
     seconds: float
     outputs: int
-    peak_rss_mb: float  # this mode's process, plus its workers for the process pool (see notes)
-    parent_rss_mb: float
-    worker_rss_mb: float  # the largest worker's high-water (process pool only)
+    peak_rss_mb: float
     other_load: float  # cores kept busy by other processes meanwhile, on average (the machine is shared)
-    identical: bool = True  # outputs byte-identical to the sequential mode's
+    levels_from_app: float | None = None  # mean absolute difference from the app's outputs
 
 
 # ------------------------------------------------------------------------------------------------ inputs
@@ -74,142 +80,142 @@ class ModeResult:
 def scaled_samples(megapixels: float, cache: Path) -> list[Path]:
     """The sample photos scaled (Lanczos) to about `megapixels`, as JPEG; made once, then reused from `cache`."""
     folder = cache / f"images-{megapixels:g}mp"
-    sources = find_images([SAMPLES])
-    targets = [folder / f"{source.stem}.jpg" for source in sources]
-    for source, target in zip(sources, targets):
+    folder.mkdir(parents=True, exist_ok=True)
+    targets = []
+    for source in find_images([SAMPLES]):
+        target = folder / f"{source.stem}.jpg"
         if not target.exists():
-            image = load_image(source)
+            with Image.open(source) as opened:
+                image = opened.convert("RGB")
             scale = math.sqrt(megapixels * 1e6 / (image.width * image.height))
             size = (round(image.width * scale), round(image.height * scale))
-            save_image(image.resize(size, Image.Resampling.LANCZOS), target, quality=QUALITY)
+            image.resize(size, Image.Resampling.LANCZOS).save(target, quality=QUALITY)
+        targets.append(target)
     return targets
 
 
-def prepare_inputs(count: int, folder: Path, megapixels: float = MEGAPIXELS, cache: Path = CACHE) -> list[Path]:
-    """`count` distinct input files cycling through the scaled samples (distinct names, so distinct outputs)."""
-    samples = scaled_samples(megapixels, cache)
+def prepare_photos(count: int, folder: Path) -> list[Path]:
+    """`count` distinct input files cycling through the scaled samples."""
+    samples = scaled_samples(MEGAPIXELS, CACHE)
+    folder.mkdir(parents=True)
     paths = []
     for i in range(count):
         source = samples[i % len(samples)]
-        path = folder / f"{source.stem}-{i:03d}.jpg"
+        path = folder / f"{source.stem}-{i:04d}.jpg"
         shutil.copyfile(source, path)
         paths.append(path)
     return paths
 
 
-def plan(paths: list[Path], out_dir: Path, specs: Sequence[FilterSpec]) -> list[Job]:
-    """The app's own output plan (names `<stem>_<filter label><ext>`), so every mode's files compare one to one."""
-    return plan_jobs(paths, specs, out_dir, overwrite=True)
+def prepare_tiny(count: int, folder: Path) -> list[Path]:
+    """`count` small JPEGs, each a different crop of a sample photo (so outputs differ)."""
+    folder.mkdir(parents=True)
+    photos = [Image.open(p).convert("RGB") for p in find_images([SAMPLES])]
+    paths = []
+    for i in range(count):
+        photo = photos[i % len(photos)]
+        x = (i * 37) % (photo.width - TINY_SIZE[0])
+        y = (i * 53) % (photo.height - TINY_SIZE[1])
+        path = folder / f"tiny-{i:05d}.jpg"
+        photo.crop((x, y, x + TINY_SIZE[0], y + TINY_SIZE[1])).save(path, quality=QUALITY)
+        paths.append(path)
+    return paths
+
+
+def output_path(out_dir: Path, source: Path, filter_name: str) -> Path:
+    """The app's own output name (`<stem>_<filter>.jpg`), used by every peer so outputs compare one to one."""
+    return out_dir / f"{source.stem}_{filter_name}.jpg"
 
 
 # ------------------------------------------------------------------------------------------------ the modes
 
 
-def process_image(job: Job) -> None:
-    """Load once, then apply and save each filter; the unit of work of the sequential and process-pool modes."""
-    image = load_image(job.source)
-    for out in job.outputs:
-        save_image(out.spec(image), out.path, quality=QUALITY)
+def run_app(paths: list[Path], out_dir: Path, *extra: str) -> None:
+    from apps.image_filters.__main__ import main
+
+    code = main([*map(str, paths), "-o", str(out_dir), "-f", ",".join(FILTERS), "--quality", str(QUALITY), "-q", *extra])
+    if code != 0:
+        raise RuntimeError(f"the app exited with {code}")
 
 
-def run_sequential(paths: list[Path], out_dir: Path, specs: Sequence[FilterSpec]) -> None:
-    for job in plan(paths, out_dir, specs):
-        process_image(job)
+def run_app_sequential(paths: list[Path], out_dir: Path) -> None:
+    run_app(paths, out_dir, "--sequential")
 
 
-def run_process_pool(paths: list[Path], out_dir: Path, specs: Sequence[FilterSpec]) -> None:
-    with ProcessPoolExecutor(os.cpu_count()) as pool:
-        list(pool.map(process_image, plan(paths, out_dir, specs)))
+def _pillow_one(source: Path, out_dir: Path) -> None:
+    with Image.open(source) as opened:
+        image = opened.convert("RGB")
+    image.convert("L").save(output_path(out_dir, source, "grayscale"), quality=QUALITY)
+    image.filter(ImageFilter.GaussianBlur(BLUR_RADIUS)).save(output_path(out_dir, source, "blur"), quality=QUALITY)
+    image.convert("RGB", SEPIA).save(output_path(out_dir, source, "sepia"), quality=QUALITY)
 
 
-# The asyncio-only shape: async nodes that call Pillow directly, so each call blocks the event loop.
+def run_pillow_pool(paths: list[Path], out_dir: Path) -> None:
+    with ThreadPoolExecutor(usable_cpus()) as pool:
+        list(pool.map(_pillow_one, paths, [out_dir] * len(paths)))
 
 
-class LoadNode(AsyncNode):
-    async def prep_async(self, shared: Any) -> Path:
-        job: Job = self.params["job"]
-        return job.source
+def _opencv_one(source: Path, out_dir: Path) -> None:
+    import cv2
 
-    async def exec_async(self, path: Path) -> Image.Image:
-        return load_image(path)
-
-    async def post_async(self, shared: Any, prep_res: Path, image: Image.Image) -> None:
-        shared["image"] = image
-
-
-class FilterNode(AsyncNode):
-    async def prep_async(self, shared: Any) -> tuple[Image.Image, tuple[Output, ...]]:
-        job: Job = self.params["job"]
-        return shared["image"], job.outputs
-
-    async def exec_async(self, prep_res: tuple[Image.Image, tuple[Output, ...]]) -> list[Image.Image]:
-        image, outputs = prep_res
-        return [out.spec(image) for out in outputs]
-
-    async def post_async(self, shared: Any, prep_res: Any, filtered: list[Image.Image]) -> None:
-        shared["filtered"] = filtered
+    bgr = cv2.imread(str(source), cv2.IMREAD_COLOR)
+    params = [cv2.IMWRITE_JPEG_QUALITY, QUALITY]
+    cv2.imwrite(str(output_path(out_dir, source, "grayscale")), cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), params)
+    blurred = cv2.GaussianBlur(bgr, (0, 0), BLUR_RADIUS, borderType=cv2.BORDER_REPLICATE)
+    cv2.imwrite(str(output_path(out_dir, source, "blur")), blurred, params)
+    rgb_matrix = np.array(SEPIA, np.float32).reshape(3, 4)[:, :3]
+    bgr_matrix = rgb_matrix[::-1, ::-1].copy()  # same weights, channels in OpenCV's B, G, R order
+    cv2.imwrite(str(output_path(out_dir, source, "sepia")), cv2.transform(bgr, bgr_matrix), params)
 
 
-class SaveNode(AsyncNode):
-    async def prep_async(self, shared: Any) -> list[tuple[Image.Image, Path]]:
-        job: Job = self.params["job"]
-        return [(image, out.path) for image, out in zip(shared["filtered"], job.outputs)]
-
-    async def exec_async(self, pairs: list[tuple[Image.Image, Path]]) -> None:
-        for image, path in pairs:
-            save_image(image, path, quality=QUALITY)
+def run_opencv_pool(paths: list[Path], out_dir: Path) -> None:
+    with ThreadPoolExecutor(usable_cpus()) as pool:
+        list(pool.map(_opencv_one, paths, [out_dir] * len(paths)))
 
 
-class AllImages(AsyncParallelBatchFlow):
-    """One Load -> Filter -> Save run per image, all started "in parallel" on one event loop."""
+def _pyvips_one(source: Path, out_dir: Path) -> None:
+    import pyvips
 
-    async def prep_async(self, shared: Any) -> list[dict[str, Job]]:
-        return [{"job": job} for job in shared["jobs"]]
-
-
-def run_asyncio_only(paths: list[Path], out_dir: Path, specs: Sequence[FilterSpec]) -> None:
-    load = LoadNode()
-    load >> FilterNode() >> SaveNode()
-    flow = AsyncFlow(start=AllImages(load, isolate=True))
-    asyncio.run(flow.run_async({"jobs": plan(paths, out_dir, specs)}))
+    image = pyvips.Image.new_from_file(str(source))
+    image.colourspace("b-w").write_to_file(str(output_path(out_dir, source, "grayscale")), Q=QUALITY)
+    image.gaussblur(BLUR_RADIUS).write_to_file(str(output_path(out_dir, source, "blur")), Q=QUALITY)
+    matrix = pyvips.Image.new_from_array([list(SEPIA[0:3]), list(SEPIA[4:7]), list(SEPIA[8:11])])
+    image.recomb(matrix).cast("uchar").write_to_file(str(output_path(out_dir, source, "sepia")), Q=QUALITY)
 
 
-def run_app(paths: list[Path], out_dir: Path, specs: Sequence[FilterSpec]) -> None:
-    settings = Settings(filters=tuple(specs), out_dir=out_dir, quality=QUALITY, overwrite=True)
-    shared: dict[str, Any] = {"images": paths}
-
-    async def run() -> None:
-        with ThreadPoolExecutor(settings.workers) as pool:
-            await build_flow(settings, pool).run_async(shared)
-
-    asyncio.run(run())
-    if not shared["report"].ok:
-        raise RuntimeError(f"the app reported failures: {shared['report'].failed[:3]}")
+def run_pyvips(paths: list[Path], out_dir: Path) -> None:
+    with ThreadPoolExecutor(usable_cpus()) as pool:
+        list(pool.map(_pyvips_one, paths, [out_dir] * len(paths)))
 
 
-MODES: dict[str, Callable[[list[Path], Path, Sequence[FilterSpec]], None]] = {
-    "sequential": run_sequential,
-    "asyncio only": run_asyncio_only,
-    "app pool": run_app,
-    "process pool": run_process_pool,
+def pyvips_available() -> bool:
+    try:
+        import pyvips  # noqa: F401
+    except (ImportError, OSError):
+        return False
+    return True
+
+
+PHOTO_MODES: dict[str, Callable[[list[Path], Path], None]] = {
+    "app": run_app,
+    "app --sequential": run_app_sequential,
+    "Pillow pool": run_pillow_pool,
+    "OpenCV pool": run_opencv_pool,
+    **({"pyvips": run_pyvips} if pyvips_available() else {}),
 }
+TINY_MODES: dict[str, Callable[[list[Path], Path], None]] = {"app": run_app, "Pillow pool": run_pillow_pool}
+MODES = {("photos", m): f for m, f in PHOTO_MODES.items()} | {("tiny", m): f for m, f in TINY_MODES.items()}
 
 
 # ------------------------------------------------------------------------------------------------ measuring
 
 
-def _measure(mode: str, paths: list[Path], out_dir: Path, conn: Connection) -> None:
-    """Child process entry: run one mode, send back its time and memory high-water marks."""
-    specs = parse_filter_specs(FILTERS)
+def _measure(job: str, mode: str, paths: list[Path], out_dir: Path, conn: Connection) -> None:
+    """Child process entry: run one mode, send back its time and memory high-water mark."""
     started = time.perf_counter()
-    MODES[mode](paths, out_dir, specs)
+    MODES[job, mode](paths, out_dir)
     seconds = time.perf_counter() - started
-    kib = 1024  # Linux reports ru_maxrss in KiB
-    conn.send({
-        "seconds": seconds,
-        "parent_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * kib / 2**20,
-        "worker_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * kib / 2**20,
-    })  # fmt: skip
+    conn.send({"seconds": seconds, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
     conn.close()
 
 
@@ -221,17 +227,16 @@ def _machine_busy_seconds() -> float:
 
 
 def _our_cpu_seconds() -> float:
-    """CPU seconds of this process and every child it has waited for (the mode processes and their workers)."""
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def measure(mode: str, paths: list[Path], out_dir: Path) -> ModeResult:
-    """Run `mode` in a fresh (spawned) process and check what it wrote."""
+def measure(job: str, mode: str, paths: list[Path], out_dir: Path) -> ModeResult:
+    """Run `mode` in a fresh (spawned) process and count what it wrote."""
     busy, ours, started = _machine_busy_seconds(), _our_cpu_seconds(), time.perf_counter()
     context = multiprocessing.get_context("spawn")
     receive, send = context.Pipe(duplex=False)
-    child = context.Process(target=_measure, args=(mode, paths, out_dir, send), name=f"bench-{mode}")
+    child = context.Process(target=_measure, args=(job, mode, paths, out_dir, send), name=f"bench-{mode}")
     child.start()
     send.close()
     try:
@@ -243,134 +248,145 @@ def measure(mode: str, paths: list[Path], out_dir: Path) -> ModeResult:
         raise RuntimeError(f"mode {mode!r} died without a result (exit code {child.exitcode})")
     elapsed = time.perf_counter() - started
     other_load = max(0.0, (_machine_busy_seconds() - busy) - (_our_cpu_seconds() - ours)) / elapsed
-    workers = (os.cpu_count() or 1) if mode == "process pool" else 0
-    peak = report["parent_rss_mb"] + workers * report["worker_rss_mb"]
-    return ModeResult(mode, report["seconds"], len(list(out_dir.iterdir())), peak, report["parent_rss_mb"],
-                      report["worker_rss_mb"] if workers else 0.0, other_load)  # fmt: skip
+    outputs = sum(1 for p in out_dir.iterdir() if not p.name.startswith("."))
+    return ModeResult(job, mode, report["seconds"], outputs, report["rss_mb"], other_load)
 
 
-def digests(folder: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
+def mean_levels(a_dir: Path, b_dir: Path, sources: Sequence[Path]) -> float:
+    """Mean absolute difference (0-255 levels) between same-named outputs of two modes, over all their pixels."""
+    total, count = 0.0, 0
+    for source in sources:
+        for name in FILTERS:
+            with Image.open(output_path(a_dir, source, name)) as a, Image.open(output_path(b_dir, source, name)) as b:
+                mode = "L" if a.mode == "L" and b.mode == "L" else "RGB"
+                pixels_a = np.asarray(a.convert(mode), np.int16)
+                pixels_b = np.asarray(b.convert(mode), np.int16)
+            total += float(np.abs(pixels_a - pixels_b).sum())
+            count += pixels_a.size
+    return total / count
 
 
 # ------------------------------------------------------------------------------------------------ the run
 
 
-def run(count: int, rounds: int, quick: bool) -> None:
+def run(count: int, tiny: int, rounds: int, quick: bool) -> None:
     """`rounds` interleaved rounds of every mode; each mode's best round is reported (memory: its worst)."""
-    cores = os.cpu_count() or 1
+    cores = usable_cpus()
     runs: list[ModeResult] = []
-    reference: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="bench-images-", dir=CACHE) as tmp:
         folder = Path(tmp)
-        (folder / "in").mkdir()
-        paths = prepare_inputs(count, folder / "in")
-        with Image.open(paths[0]) as first:
+        inputs = {"photos": prepare_photos(count, folder / "in-photos"), "tiny": prepare_tiny(tiny, folder / "in-tiny")}
+        with Image.open(inputs["photos"][0]) as first:
             size = first.size
-        print(f"image_filters benchmark ({'quick' if quick else 'full'}): {count} images of about "
-              f"{MEGAPIXELS:g} MP x {FILTERS} on {cores} cores, best of {rounds}", flush=True)  # fmt: skip
+        print(f"image_filters benchmark ({'quick' if quick else 'full'}): {count} photos of {size[0]}x{size[1]} and "
+              f"{tiny} tiny images x {','.join(FILTERS)} on {cores} usable CPUs, best of {rounds}", flush=True)
         for round_number in range(1, rounds + 1):
-            for mode in MODES:
-                out_dir = folder / mode.replace(" ", "-")
+            for job, mode in MODES:
+                out_dir = folder / f"{job}-{mode.replace(' ', '_')}"
+                shutil.rmtree(out_dir, ignore_errors=True)
                 out_dir.mkdir()
-                result = measure(mode, paths, out_dir)
-                written = digests(out_dir)
-                reference = reference or written
-                result.identical = written == reference
+                result = measure(job, mode, inputs[job], out_dir)
                 runs.append(result)
-                shutil.rmtree(out_dir)
-                print(f"  round {round_number} {mode}: {result.seconds:.2f} s", flush=True)
+                print(f"  round {round_number} {job} / {mode}: {result.seconds:.2f} s", flush=True)
+        compared = inputs["photos"][:COMPARED_IMAGES]
+        app_dir = folder / "photos-app"
+        levels = {mode: mean_levels(app_dir, folder / f"photos-{mode.replace(' ', '_')}", compared)
+                  for mode in PHOTO_MODES if mode != "app"}  # fmt: skip
     best = []
-    for mode in MODES:
-        mine = [r for r in runs if r.mode == mode]
+    for job, mode in MODES:
+        mine = [r for r in runs if (r.job, r.mode) == (job, mode)]
         fastest = min(mine, key=lambda r: r.seconds)
-        best.append(replace(fastest, peak_rss_mb=max(r.peak_rss_mb for r in mine),
-                            identical=all(r.identical for r in mine)))  # fmt: skip
-    report(best, runs, count, rounds, size, cores, quick)
+        level = (0.0 if mode == "app" else levels.get(mode)) if job == "photos" else None
+        best.append(replace(fastest, peak_rss_mb=max(r.peak_rss_mb for r in mine), levels_from_app=level))
+    report(best, runs, count, tiny, rounds, size, cores, quick)
 
 
 def report(
-    results: list[ModeResult], runs: list[ModeResult], count: int, rounds: int, size: tuple[int, int], cores: int,
-    quick: bool,
+    results: list[ModeResult], runs: list[ModeResult], count: int, tiny: int, rounds: int, size: tuple[int, int],
+    cores: int, quick: bool,
 ) -> None:
-    base = results[0].seconds
-    expected = count * len(FILTERS.split(","))
-    rows = [
-        [r.mode, r.seconds, f"{base / r.seconds:.2f}x", f"{base / r.seconds / cores:.2f}", count / r.seconds,
-         r.peak_rss_mb, f"{r.outputs}/{expected}", "yes" if r.identical else "NO", r.other_load]
-        for r in results
+    photos = {r.mode: r for r in results if r.job == "photos"}
+    tinies = {r.mode: r for r in results if r.job == "tiny"}
+    app = photos["app"].seconds
+    expected = {"photos": count * len(FILTERS), "tiny": tiny * len(FILTERS)}
+
+    def row(r: ModeResult, app_seconds: float, images: int) -> list[Any]:
+        levels = "-" if r.levels_from_app is None else f"{r.levels_from_app:.2f}"
+        return [r.mode, r.seconds, f"{r.seconds / app_seconds:.2f}x", images / r.seconds, r.peak_rss_mb,
+                f"{r.outputs}/{expected[r.job]}", levels, r.other_load]  # fmt: skip
+
+    headers = ["mode", "seconds", "its time / app's", "images/s", "peak RSS MB", "outputs",
+               "levels from the app's outputs", "other load (cores)"]  # fmt: skip
+    tables = [
+        Table(f"{count} photos of {size[0]}x{size[1]} ({size[0] * size[1] / 1e6:.1f} MP) x {','.join(FILTERS)}, "
+              f"JPEG q{QUALITY}, {cores} CPUs", headers, [row(r, app, count) for r in photos.values()]),
+        Table(f"{tiny} tiny images ({TINY_SIZE[0]}x{TINY_SIZE[1]}) x {','.join(FILTERS)}", headers,
+              [row(r, tinies["app"].seconds, tiny) for r in tinies.values()]),
     ]  # fmt: skip
-    headers = ["mode", "seconds", "speed-up", "speed-up per core", "images/s", "peak RSS MB", "outputs",
-               "same bytes as sequential", "other load (cores)"]  # fmt: skip
-    table = Table(f"{count} images of {size[0]}x{size[1]} ({size[0] * size[1] / 1e6:.1f} MP) x {FILTERS}, "
-                  f"{cores} cores", headers, rows)  # fmt: skip
-    by_mode = {r.mode: r for r in results}
-    app_speedup = base / by_mode["app pool"].seconds
-    asyncio_speedup = base / by_mode["asyncio only"].seconds
-    checks = [
-        Verdict(f"app pool at least {TARGET_APP_PER_CORE} x {cores} cores = {TARGET_APP_PER_CORE * cores:.2f}x "
-                "sequential", app_speedup >= TARGET_APP_PER_CORE * cores, f"{app_speedup:.2f}x"),
-        Verdict(f"asyncio only stays near 1x (within +-{ASYNCIO_NEAR_ONE:.0%})",
-                abs(asyncio_speedup - 1) <= ASYNCIO_NEAR_ONE, f"{asyncio_speedup:.2f}x"),
-        Verdict("every mode wrote every output, byte-identical to sequential",
-                all(r.identical and r.outputs == expected for r in results), f"{expected} outputs per mode"),
+    verdicts = [
+        Verdict(f"app at least {TARGET_VS_OPENCV}x the speed of the OpenCV pool",
+                photos["OpenCV pool"].seconds / app >= TARGET_VS_OPENCV, f"{photos['OpenCV pool'].seconds / app:.2f}x"),
+        Verdict(f"app within {TARGET_LEVELS:g} level of plain Pillow's outputs (mean absolute difference)",
+                (photos["Pillow pool"].levels_from_app or 0) <= TARGET_LEVELS,
+                f"{photos['Pillow pool'].levels_from_app:.2f} levels"),
+        Verdict(f"tiny images: app at least {TARGET_TINY_VS_PILLOW}x the speed of the Pillow pool",
+                tinies["Pillow pool"].seconds / tinies["app"].seconds >= TARGET_TINY_VS_PILLOW,
+                f"{tinies['Pillow pool'].seconds / tinies['app'].seconds:.2f}x"),
+        Verdict("every mode wrote every output", all(r.outputs == expected[r.job] for r in results), ""),
     ]  # fmt: skip
-    labels = [r.mode for r in results]
+    if "pyvips" in photos:
+        verdicts.insert(1, Verdict("app ahead of pyvips", photos["pyvips"].seconds / app >= TARGET_VS_PYVIPS,
+                                   f"{photos['pyvips'].seconds / app:.2f}x"))  # fmt: skip
+    labels = list(photos)
     charts = [
-        Bars("speed-up over sequential", labels, [base / r.seconds for r in results], "x",
-             reference=float(cores), reference_label=f"{cores} cores"),
-        Bars("throughput", labels, [count / r.seconds for r in results], "images / second"),
-        Bars("peak memory", labels, [r.peak_rss_mb for r in results], "RSS MB"),
-    ]  # fmt: skip
+        Bars("photos: throughput", labels, [count / photos[m].seconds for m in labels], "images / second"),
+        Bars("photos: peak memory", labels, [photos[m].peak_rss_mb for m in labels], "RSS MB"),
+        Bars("tiny images: throughput", list(tinies), [tiny / r.seconds for r in tinies.values()], "images / second"),
+    ]
     notes = [
-        f"Inputs: apps/image_filters/samples/ scaled with Lanczos to about {MEGAPIXELS:g} MP and saved as JPEG "
-        f"(quality {QUALITY}) in benchmarks/.cache/, copied to {count} distinct files. Upscaled photos are smoother "
-        "than camera photos, so their JPEGs are smaller (about 1 MB) and decode a little faster.",
-        f"Filters: {FILTERS} with the app's defaults (blur radius 2); outputs JPEG quality {QUALITY}, written "
-        "atomically with fsync by utils.images.save_image in every mode.",
-        "asyncio only: an AsyncParallelBatchFlow (isolate=True) over the images, sub-flow Load -> Filter -> Save "
-        "AsyncNodes calling Pillow directly (no executor, no sleeps).",
-        f"app pool: apps.image_filters.build_flow(Settings(workers={cores}), ThreadPoolExecutor({cores})), as its "
-        f"CLI runs it. process pool: ProcessPoolExecutor({cores}) (fork), one task per image path.",
-        f"Best of {rounds} interleaved round(s) per mode (peak memory: the highest of them), each run in a fresh "
-        "spawned process; seconds exclude interpreter start-up and imports but include creating and shutting down "
-        "pools.",
-        "Other load: CPU the rest of the machine used while the mode ran (from /proc/stat, minus this benchmark's "
-        "own CPU time), in cores on average; the machine is shared, and anything well above 0 steals from the "
-        "parallel modes.",
-        "Peak RSS: ru_maxrss of the mode's process (RUSAGE_SELF); for the process pool, plus the number of workers "
-        "x the largest worker's ru_maxrss (RUSAGE_CHILDREN), an upper bound since forked workers share pages.",
-    ] + ([f"--quick: {count} images, one round (full: {FULL_IMAGES} images, best of {FULL_ROUNDS}); the targets "
-          "are shown for information."] if quick else [])  # fmt: skip
+        "Its time / app's: above 1x the app was faster (1.25x: the peer took 25% longer), below 1x slower.",
+        f"Photos: apps/image_filters/samples/ scaled with Lanczos to about {MEGAPIXELS:g} MP, JPEG q{QUALITY}, "
+        f"copied to {count} files. Tiny: {tiny} crops of them, {TINY_SIZE[0]}x{TINY_SIZE[1]}, JPEG.",
+        "app: `python -m apps.image_filters <files> -o <dir> -f grayscale,blur,sepia --quality 90 -q` run through "
+        "its main() (OpenCV kernels, atomic writes, one file-system sync and a manifest at the end). "
+        "app --sequential: the same with --sequential.",
+        f"Peers: plain scripts on ThreadPoolExecutor({cores}), one task per image, writing with their library's own "
+        "save (no temp files, no sync). Pillow: convert('L'), GaussianBlur(2), convert with the sepia matrix. "
+        "OpenCV: imread, cvtColor, GaussianBlur(sigma 2, replicated border), transform. pyvips: "
+        "colourspace('b-w'), gaussblur(2), recomb; its grey is CIELAB lightness, not Rec. 601 luma, hence the "
+        "larger difference.",
+        f"Levels from the app's outputs: mean absolute difference over every pixel of the outputs of the first "
+        f"{COMPARED_IMAGES} photos (decoded JPEGs).",
+        f"Best of {rounds} interleaved round(s) per mode (peak memory: the highest), each in a fresh spawned "
+        "process; seconds exclude interpreter start-up and imports.",
+        "Other load: CPU the rest of the machine used meanwhile, in cores on average (the machine is shared).",
+    ] + ([f"--quick: {count} photos, {tiny} tiny images, one round (full: {FULL_IMAGES}, {FULL_TINY}, best of "
+          f"{FULL_ROUNDS}); the targets are shown for information."] if quick else [])  # fmt: skip
     data = {
-        "quick": quick,
-        "images": count,
-        "image_size": list(size),
-        "filters": FILTERS,
-        "cores": cores,
-        "rounds": rounds,
-        "modes": [asdict(r) | {"speedup": base / r.seconds, "speedup_per_core": base / r.seconds / cores,
-                               "images_per_second": count / r.seconds} for r in results],
-        "all_runs": [asdict(r) for r in runs],
+        "quick": quick, "images": count, "tiny_images": tiny, "image_size": list(size), "filters": list(FILTERS),
+        "cores": cores, "rounds": rounds, "modes": [asdict(r) for r in results], "all_runs": [asdict(r) for r in runs],
     }  # fmt: skip
     command = "python -m benchmarks.image_filters" + (" --quick" if quick else "")
-    paths = write_report("image_filters", title="Image filters: sequential vs asyncio vs thread pool vs processes",
-                         command=command, tables=[table], charts=charts, data=data, notes=notes, verdicts=checks)
+    paths = write_report("image_filters", title="Image filters: this app vs Pillow, OpenCV and pyvips",
+                         command=command, tables=tables, charts=charts, data=data, notes=notes, verdicts=verdicts)
     print()
-    print(console_text([table], checks))
+    print(console_text(tables, verdicts))
     print(f"\nwrote {paths.json}, {paths.markdown}, {paths.chart}")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.image_filters", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true",
-                        help=f"{QUICK_IMAGES} images, one round (default: {FULL_IMAGES} images, best of {FULL_ROUNDS})")
-    parser.add_argument("--images", type=int, help="number of input images")
+                        help=f"{QUICK_IMAGES} photos, {QUICK_TINY} tiny images, one round "
+                             f"(default: {FULL_IMAGES}, {FULL_TINY}, best of {FULL_ROUNDS})")  # fmt: skip
+    parser.add_argument("--images", type=int, help="number of photos")
+    parser.add_argument("--tiny", type=int, help="number of tiny images")
     parser.add_argument("--rounds", type=int, help="rounds of every mode; the best of each is reported")
     args = parse_args(parser, argv)
     CACHE.mkdir(exist_ok=True)
     count = args.images or (QUICK_IMAGES if args.quick else FULL_IMAGES)
-    run(count, args.rounds or (1 if args.quick else FULL_ROUNDS), args.quick)
+    tiny = args.tiny or (QUICK_TINY if args.quick else FULL_TINY)
+    run(count, tiny, args.rounds or (1 if args.quick else FULL_ROUNDS), args.quick)
 
 
 if __name__ == "__main__":
