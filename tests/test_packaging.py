@@ -154,8 +154,8 @@ def test_upstream_installed_before_us_is_reported_on_import(wheel: Path, tmp_pat
 def test_plain_pytest_command_loads_the_test_plugin() -> None:
     """`pytest`, not only `python -m pytest` (which puts the working directory on sys.path)."""
     script = Path(sys.executable).with_name("pytest")
-    result = subprocess.run([str(script), "--collect-only", "-q", "-p", "no:cacheprovider", "tests/utils/test_pseudo.py"],
-                            cwd=ROOT, capture_output=True, text=True, timeout=120)  # fmt: skip
+    command = [str(script), "--collect-only", "-q", "-p", "no:cacheprovider", "tests/utils/test_pseudo.py"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "tests collected" in result.stdout
 

@@ -7,6 +7,7 @@ clients are built with max_retries=0). Settings: see utils.config and utils/env.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import base64
 import email.utils
 import logging
@@ -256,6 +257,16 @@ async def _close_at_loop_end(loop_clients: _LoopClients) -> None:
         loop_clients.clients.clear()
         for client in clients:
             await client.close()
+
+
+@atexit.register
+def _close_at_exit() -> None:
+    """A loop stopped without asyncio.run's cleanup (the `python -m asyncio` REPL on exit) still closes its clients,
+    rather than leaving a pending closer task to be destroyed with a warning."""
+    for loop, loop_clients in list(_clients.items()):
+        if loop_clients.closer is not None and not loop.is_closed() and not loop.is_running():
+            loop_clients.closer.cancel()
+            loop.run_until_complete(asyncio.gather(loop_clients.closer, return_exceptions=True))
 
 
 async def aclose_clients() -> None:
