@@ -148,12 +148,12 @@ class HostileServer:
 
             def _quota(self, body: dict[str, Any], anthropic: bool) -> None:
                 if anthropic:
-                    error = {"type": "error", "error": {"type": "invalid_request_error", "message": CREDIT_MESSAGE}}
-                    self._json(400, error)
+                    credit = {"type": "invalid_request_error", "message": CREDIT_MESSAGE}
+                    self._json(400, {"type": "error", "error": credit})
                 else:
-                    error = {"message": QUOTA_MESSAGE, "type": "insufficient_quota", "param": None,
+                    quota = {"message": QUOTA_MESSAGE, "type": "insufficient_quota", "param": None,
                              "code": "insufficient_quota"}  # fmt: skip
-                    self._json(429, {"error": error})
+                    self._json(429, {"error": quota})
 
             def _billing(self, body: dict[str, Any], anthropic: bool) -> None:
                 message = "This organization has no payment method; add one under Plans & Billing."
@@ -177,7 +177,7 @@ class HostileServer:
 
 def _echo(body: dict[str, Any]) -> str:
     """The source between the <document> lines of the last user message, else its text, "translated" (see ok)."""
-    last = next((m for m in reversed(body.get("messages", [])) if m.get("role") == "user"), {})
+    last: dict[str, Any] = next((m for m in reversed(body.get("messages", [])) if m.get("role") == "user"), {})
     content = last.get("content", "")
     text = content if isinstance(content, str) else "".join(p.get("text", "") for p in content)
     lines = text.split("\n")

@@ -82,7 +82,8 @@ Prompt = str | Sequence[Message]
 
 @dataclass(frozen=True)
 class LLMResult:
-    """One answer; latency covers the whole call (queueing for a slot, retries and their waits included)."""
+    """One answer; latency covers the whole call (queueing for a slot, retries and their waits included), and the
+    tokens every attempt that came back was billed (unusable answers that were retried included)."""
 
     text: str
     provider: str
@@ -295,10 +296,14 @@ async def _send_with_retries(provider: Provider, config: Settings, request: Requ
     estimated = estimate_tokens(prompt_text) + max_output
     retries = 0
     refused = True  # no attempt so far got a connection
+    wasted = [0, 0]  # input and output tokens of answers that came back unusable: paid for all the same
 
     def is_retryable(exc: BaseException) -> bool:
         nonlocal refused
         refused = refused and _is_refused(exc, provider)
+        if isinstance(exc, LLMResponseError):
+            wasted[0] += exc.input_tokens
+            wasted[1] += exc.output_tokens
         if isinstance(exc, (provider.connection_error, _DeadlineExceeded, LLMResponseError)):
             return True
         return isinstance(exc, provider.status_error) and _is_retryable_status(_status(exc)) and not _is_quota(exc)
@@ -316,7 +321,7 @@ async def _send_with_retries(provider: Provider, config: Settings, request: Requ
             config.provider, config.model, _describe(exc, provider), retries, config.max_retries, delay,
         )
         if delay >= LONG_WAIT:
-            why = "rate-limited" if _status(exc) == 429 else _describe(exc, provider)
+            why = "rate-limited" if exc is not None and _status(exc) == 429 else _describe(exc, provider)
             wait_log.warning("%s/%s: %s, waiting %.0f s", config.provider, config.model, why, delay)
 
     retrying = AsyncRetrying(
@@ -329,7 +334,7 @@ async def _send_with_retries(provider: Provider, config: Settings, request: Requ
     try:
         async for attempt in retrying:
             with attempt:
-                async with limiter.slot(estimated, estimated_output=max_output):
+                async with limiter.slot(estimated, estimated_output=max_output) as paced:
                     try:
                         async with asyncio.timeout(config.timeout):  # the SDK's own timeout is per read
                             reply = await provider.send(client, request)
@@ -342,11 +347,17 @@ async def _send_with_retries(provider: Provider, config: Settings, request: Requ
                 if reply.input_tokens or reply.output_tokens:  # some local servers report no usage
                     limiter.settle_tokens(
                         estimated, reply.input_tokens + reply.output_tokens,
-                        estimated_output=max_output, actual_output=reply.output_tokens,
+                        estimated_output=max_output, actual_output=reply.output_tokens, paced=paced,
                     )  # fmt: skip
     except (provider.status_error, provider.connection_error, _DeadlineExceeded, LLMResponseError) as exc:
-        raise _typed_error(exc, provider, config, attempts=retries + 1, refused=refused) from None
-    return reply, retries
+        usage.input_tokens += wasted[0]
+        usage.output_tokens += wasted[1]
+        error = _typed_error(exc, provider, config, attempts=retries + 1, refused=refused)
+        if isinstance(error, LLMResponseError):
+            error.input_tokens, error.output_tokens = wasted
+        raise error from None
+    paid = replace(reply, input_tokens=reply.input_tokens + wasted[0], output_tokens=reply.output_tokens + wasted[1])
+    return paid, retries
 
 
 class _DeadlineExceeded(Exception):

@@ -66,7 +66,13 @@ class LLMServerError(LLMError):
 
 
 class LLMResponseError(LLMError):
-    """The server answered 200 with something that is not a usable answer (an HTML page, no choices, no text)."""
+    """The server answered 200 with something that is not a usable answer (an HTML page, no choices, no text);
+    the tokens are what such answers were billed, as their usage said."""
+
+    def __init__(self, message: str, *, input_tokens: int = 0, output_tokens: int = 0) -> None:
+        super().__init__(message)
+        self.input_tokens = input_tokens
+        self.output_tokens = output_tokens
 
 
 class LLMQuotaError(LLMError):

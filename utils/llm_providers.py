@@ -182,10 +182,13 @@ class AnthropicProvider(Provider):
 
 def _reply(text: object, input_tokens: object, output_tokens: object, *, truncated: bool) -> Reply:
     """A Reply, or LLMResponseError when there is no text (unless the token limit explains it)."""
+    paid_in = input_tokens if isinstance(input_tokens, int) else 0
+    paid_out = output_tokens if isinstance(output_tokens, int) else 0
     if not isinstance(text, str) or (not text.strip() and not truncated):
-        raise LLMResponseError("the answer has no text (empty or null content)")
-    return Reply(text, input_tokens if isinstance(input_tokens, int) else 0,
-                 output_tokens if isinstance(output_tokens, int) else 0, truncated)  # fmt: skip
+        raise LLMResponseError(
+            "the answer has no text (empty or null content)", input_tokens=paid_in, output_tokens=paid_out
+        )
+    return Reply(text, paid_in, paid_out, truncated)
 
 
 def _start_of(body: object) -> str:

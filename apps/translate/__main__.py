@@ -218,8 +218,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         """SIGTERM takes Ctrl-C's way out: the run is cancelled, so everything finished is cached and written."""
         task = asyncio.current_task()
         assert task is not None
+
+        def terminate() -> None:
+            terminated.set()
+            task.cancel()
+
         with contextlib.suppress(NotImplementedError):  # no loop signal handlers on Windows
-            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, lambda: (terminated.set(), task.cancel()))
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, terminate)
         return await run(args)
 
     try:

@@ -30,6 +30,7 @@ from utils.llm import (
     LLMError,
     LLMModelNotFoundError,
     LLMQuotaError,
+    LLMResponseError,
     LLMTruncatedError,
     complete_async,
     endpoint,
@@ -76,7 +77,9 @@ class LoadDocuments(AsyncParallelBatchNode):
         try:
             text = await read_text(path)
         except UnicodeDecodeError as exc:
-            return InputError(f"{path} is not UTF-8 text (at byte offset {exc.start}): convert it to UTF-8, e.g. with iconv")
+            return InputError(
+                f"{path} is not UTF-8 text (at byte offset {exc.start}): convert it to UTF-8, e.g. with iconv"
+            )
         except OSError as exc:
             return InputError(f"cannot read {path}: {exc.strerror or exc}")
         segments = split_markdown(text, max_tokens=run.chunk_tokens, front_matter_keys=run.front_matter_keys)
@@ -225,6 +228,8 @@ class _TranslateChunks(AsyncNode):
             except LLMError as exc:
                 if is_fatal(exc):
                     raise
+                if isinstance(exc, LLMResponseError):
+                    tokens += exc.input_tokens + exc.output_tokens
                 return _Outcome(None, tokens, [str(exc)])
             tokens += result.input_tokens + result.output_tokens
             text = unwrap(result.text, item.body).strip()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from tqdm import tqdm
 
@@ -18,7 +19,7 @@ class BarProgress:
     when stderr is a terminal: redraws would litter a pipe or a log file."""
 
     def __init__(self) -> None:
-        self._bar: tqdm[None] | None = None
+        self._bar: tqdm[Any] | None = None
         self._tokens = 0
 
     def start(self, total: int, done: int) -> None:

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import logging
 import os
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -161,8 +162,13 @@ async def test_a_server_that_goes_down_stops_the_run(
     assert err.startswith("error: ") and err.count("\n") == 1 and "could not be reached" in err
 
 
-async def test_every_token_paid_for_is_counted(server: LLMServer, tricky: Path, tmp_path: Path) -> None:
-    server.faults.truncate_count = 1  # the first answer is cut off; the retry with a bigger budget gets through
+@pytest.mark.parametrize("kind", ["truncate", "null_content"])
+async def test_every_token_paid_for_is_counted(
+    server: LLMServer, tricky: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """The first answer is cut off (retried with a bigger budget) or empty (retried as transient): both billed."""
+    monkeypatch.setenv("LLM_MAX_RETRIES", "1")
+    setattr(server.faults, f"{kind}_count", 1)
     settings = TranslateSettings(files=(tricky,), languages=(find_language("fr"),), out_dir=tmp_path / "out")
     jobs = await translate(settings, max_concurrency=1)
     assert jobs[0].status == "done"
@@ -288,6 +294,19 @@ async def test_credentials_in_the_base_url_never_reach_the_terminal(
         assert secret not in shown
 
 
+@pytest.fixture
+def logging_restored() -> Iterator[None]:
+    """main() sets up logging for the process: undo it, so that other tests see the logging they expect."""
+    root = logging.getLogger()
+    handlers = list(root.handlers)
+    levels = {name: logging.getLogger(name).level for name in ("apps", "utils", "utils.llm", "utils.llm.wait")}
+    yield
+    root.handlers[:] = handlers
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+
+
+@pytest.mark.usefixtures("logging_restored")
 def test_long_waits_are_shown_on_their_own_line(
     tricky: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -17,6 +17,7 @@ import pytest
 from tests.hostile_server import HostileServer
 from tests.utils.llm_env import clean_llm_env  # noqa: F401  (autouse: no key, no .env, fresh limiters)
 from utils import llm
+from utils.config import settings
 from utils.llm import (
     LLMAuthError,
     LLMBadRequestError,
@@ -167,7 +168,7 @@ async def test_credentials_stay_out_of_connection_errors(monkeypatch: pytest.Mon
         await complete_async("hello")
     assert info.value.refused and "could not be reached" in str(info.value)
     assert "hunter22x" not in str(info.value) and "query-secret-123" not in str(info.value)
-    assert "bob" not in info.value.url and llm.endpoint(llm.settings()) == f"http://127.0.0.1:{port}/v1?api-key=***"
+    assert "bob" not in info.value.url and llm.endpoint(settings()) == f"http://127.0.0.1:{port}/v1?api-key=***"
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -206,6 +207,22 @@ async def test_truncated_answers_carry_the_tokens_they_cost(
     assert info.value.input_tokens > 0 and info.value.output_tokens > 0
     (usage,) = usage_totals().values()
     assert (usage.input_tokens, usage.output_tokens) == (info.value.input_tokens, info.value.output_tokens)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_unusable_answers_that_were_billed_are_counted(monkeypatch: pytest.MonkeyPatch, provider: str) -> None:
+    async with LLMServer() as srv:
+        point_at(monkeypatch, Faulty(srv.base_url, srv.anthropic_base_url, lambda *_: None, lambda: 0), provider)
+        srv.faults.null_content_count = 1
+        result = await complete_async("hello there, how are you")
+        assert result.retries == 1
+        assert result.input_tokens + result.output_tokens == srv.stats.input_tokens + srv.stats.output_tokens
+        srv.faults.null_content_count = 3
+        with pytest.raises(LLMResponseError) as info:
+            await complete_async("hello again")
+        assert info.value.input_tokens > 0 and info.value.output_tokens > 0
+        (usage,) = usage_totals().values()
+        assert usage.input_tokens + usage.output_tokens == srv.stats.input_tokens + srv.stats.output_tokens
 
 
 async def test_a_rejected_key_is_still_an_auth_error(monkeypatch: pytest.MonkeyPatch) -> None:
