@@ -18,7 +18,7 @@ import logging
 import os
 import secrets
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -72,8 +72,8 @@ class Cluster:
 
     def __init__(self, client: Client, local: LocalCluster | None = None) -> None:
         self.client, self.local = client, local
-        # Draws the contact sheet here, from thumbnails the workers send back (and fresh outputs read back).
-        self.sheet_pool = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="contact-sheet")
+        # For the little done here: header checks, and the contact sheet from the thumbnails workers send back.
+        self.local_pool = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="image-filters-client")
 
     @classmethod
     def open(cls, address: ClusterAddress) -> Cluster:
@@ -109,7 +109,7 @@ class Cluster:
 
     def close(self) -> None:
         """Drop our futures and disconnect; a LocalCluster's worker processes end, whatever they were doing."""
-        self.sheet_pool.shutdown(wait=False, cancel_futures=True)
+        self.local_pool.shutdown(wait=False, cancel_futures=True)
         self.client.close()
         if self.local is not None:
             self.local.close()
@@ -161,8 +161,8 @@ class Cluster:
     def build_flow(self, settings: Settings) -> AsyncFlow:
         """build_flow with the decoding and the filter-and-encode jobs on the cluster (prepare the settings first)."""
         jobs = self.client.get_executor(pure=False)  # pure=False: equal calls are separate jobs, each run
-        load = LoadOnWorker(self.client, settings.options)
-        return build_flow(settings, jobs, load=load, sheet_executor=self.sheet_pool)
+        load = LoadOnWorker(self.client, settings.options, self.local_pool)
+        return build_flow(settings, jobs, load=load, sheet_executor=self.local_pool)
 
 
 def probe(images: list[str], marker: str, token: str) -> str | None:
@@ -191,17 +191,18 @@ def probe(images: list[str], marker: str, token: str) -> str | None:
 class LoadOnWorker(LoadImage):
     """LoadImage with the decoded picture left on the worker that decoded it: Loaded.picture is its Dask future.
 
+    Header-only checks run on `local` (this machine sees the inputs too), saving a round trip per image.
     A load error still comes back here, so a bad image takes the "failed" route as in a local run.
     """
 
-    def __init__(self, client: Client, options: OutputOptions) -> None:
-        super().__init__(client.get_executor(pure=False), options)
-        self.client = client
+    def __init__(self, client: Client, options: OutputOptions, local: Executor) -> None:
+        super().__init__(local, options)
+        self.client, self.jobs = client, client.get_executor(pure=False)
 
     async def decode(self, source: Path, specs: list[FilterSpec]) -> tuple[Any, int, bytes | None]:
         picture = self.client.submit(decode, source, specs, self.options, pure=False)
         # Fails with decode's own error if the image can't be decoded; cancelled, it drops the decode too.
-        frames, thumb = await run_on(self.executor, describe, picture, self.options.thumbnails)
+        frames, thumb = await run_on(self.jobs, describe, picture, self.options.thumbnails)
         return picture, frames, thumb
 
 
