@@ -2,7 +2,7 @@
 then a scale run against a rate-limited server that injects 429s.
 
 Run: python -m benchmarks.translate [--quick] [--tps N] [--doc-tokens N] [--scale-requests N] [--scale-rpm N].
-Writes benchmarks/results/translate.{json,md,png}.
+Writes translate.{json,md,png} to --out.
 
 Everything goes over real HTTP: the openai SDK (through utils.llm, OPENAI_BASE_URL) talks to the loopback server
 (utils.llm_server), whose latency model is time-to-first-token + output tokens / tokens-per-second, with jitter.
@@ -35,7 +35,7 @@ from apps.translate.flow import create_translate_flow
 from apps.translate.jobs import Job, TranslateSettings
 from apps.translate.languages import DEFAULT_LANGUAGES, Language
 from apps.translate.prompts import build_prompt
-from benchmarks.report import Bars, Table, Verdict, console_text, write_report
+from benchmarks.report import Bars, Table, Verdict, console_text, parse_args, write_report
 from pocketflow import AsyncBatchNode, AsyncNode, AsyncParallelBatchNode
 from utils import llm
 from utils.files import write_text_atomic
@@ -421,7 +421,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--doc-tokens", type=int, help="cut the long document to about this many tokens")
     parser.add_argument("--scale-requests", type=int, help="requests in the scale run")
     parser.add_argument("--scale-rpm", type=int, help="requests per minute of the scale run (server and client)")
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)
     plan = QUICK if args.quick else FULL
     plan = Plan(
         tps=args.tps or plan.tps,
