@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,8 @@ from mdit_py_plugins.gfm_autolink import gfm_autolink_plugin
 
 __all__ = [
     "BOM",
+    "Range",
+    "edit_inline",
     "InlineSpans",
     "LinkSpan",
     "definitions_env",
@@ -208,7 +210,8 @@ def inline_spans(env: dict[str, Any], token: Token) -> InlineSpans:
     entry = env.get(_SPANS_KEY, {}).get(id(token.content))
     if entry is None or entry[0] is not token.content:
         return InlineSpans()
-    return copy.copy(entry[1])
+    spans: InlineSpans = copy.copy(entry[1])
+    return spans
 
 
 def walk(tokens: list[Token]) -> Iterator[Token]:
@@ -224,10 +227,106 @@ def footnote_labels(env: dict[str, Any]) -> list[str]:
     return [label[1:] for label in env.get("footnotes", {}).get("refs", {})]
 
 
-def reference_definition(label: str, href: str, title: str) -> str:
+def reference_definition(label: str, href: str, title: str, **_: object) -> str:
     """One link reference definition line for a normalized label, as the parser resolves it."""
     title_part = ""
     if title:
         escaped = title.replace("\\", "\\\\").replace('"', '\\"')
         title_part = f' "{escaped}"'
     return f"[{label}]: <{href}>{title_part}"
+
+
+# --------------------------------------------------------------------------------------------------------
+# Editing inline content in place
+
+# An edit of one source line: columns [start, end) replaced by `text`, or accented when `text` is None.
+_Edit = tuple[int, int, "str | None"]
+# A change to an inline token's content: [start, end) replaced by the text, or transformed when it is None.
+Range = tuple[int, int, "str | None"]
+
+
+def _locate(content: str, lines: list[str], first: int, cell: bool, cursors: dict[int, int]) -> list[int] | None:
+    """Column in its source line where each line of an inline token's content starts, or None if not found.
+
+    The parser strips container markers (`>`, list indentation) from the front of each line and whitespace
+    from the ends of the content, so a content line is the end of its source line; a table cell or a heading
+    with closing hashes is found from the left instead."""
+    columns: list[int] = []
+    for k, piece in enumerate(content.split("\n")):
+        if first + k >= len(lines):
+            return None
+        line = lines[first + k]
+        wanted = piece.rstrip()
+        stripped = line.rstrip()
+        if not cell and stripped.endswith(wanted):
+            columns.append(len(stripped) - len(wanted))
+            continue
+        column = line.find(piece, cursors.get(first + k, 0))
+        if column < 0:
+            return None
+        columns.append(column)
+        cursors[first + k] = column + len(piece)
+    return columns
+
+
+def _edits(content: str, columns: list[int], first: int, ranges: list[Range]) -> dict[int, list[_Edit]]:
+    """Content ranges (may span lines) as per-line edits."""
+    starts = [0]
+    for piece in content.split("\n")[:-1]:
+        starts.append(starts[-1] + len(piece) + 1)
+    edits: dict[int, list[_Edit]] = {}
+    for start, end, text in ranges:
+        for k, line_start in enumerate(starts):
+            line_end = starts[k + 1] - 1 if k + 1 < len(starts) else len(content)
+            a, b = max(start, line_start), min(end, line_end)
+            if a < b or (text is not None and a == b == start):
+                edits.setdefault(first + k, []).append((columns[k] + a - line_start, columns[k] + b - line_start, text))
+    return edits
+
+
+def _apply(line: str, edits: list[_Edit], transform: Callable[[str], str]) -> str:
+    out: list[str] = []
+    position = 0
+    for start, end, text in sorted(edits, key=lambda e: (e[0], e[1])):
+        if start < position:
+            continue
+        out.append(line[position:start])
+        out.append(transform(line[start:end]) if text is None else text)
+        position = end
+    out.append(line[position:])
+    return "".join(out)
+
+
+def edit_inline(
+    text: str, choose: Callable[[str, InlineSpans, str], list[Range]], transform: Callable[[str], str]
+) -> str:
+    """`text` with the inline content of its blocks edited in place and every other byte kept.
+
+    For each inline token, `choose(content, spans, parent)` (parent is the enclosing block token's type, such
+    as "paragraph_open" or "td_open") returns ranges of the content to replace, or to `transform` when the
+    range's text is None. Ranges are mapped back to source lines, so line endings and layout survive."""
+    bom = BOM if text.startswith(BOM) else ""
+    lines = split_lines(text[len(bom) :])
+    bare = [line.rstrip("\r\n") for line in lines]
+    tokens, env = parse_with_spans(normalize(text))
+    edits: dict[int, list[_Edit]] = {}
+    cursors: dict[int, int] = {}
+    parent = ""
+    for token in tokens:
+        if token.type != "inline":
+            parent = token.type
+            continue
+        if not token.map or not token.content:
+            continue
+        columns = _locate(token.content, bare, token.map[0], parent in ("th_open", "td_open"), cursors)
+        if columns is None:
+            continue
+        ranges = choose(token.content, inline_spans(env, token), parent)
+        for number, line_edits in _edits(token.content, columns, token.map[0], ranges).items():
+            edits.setdefault(number, []).extend(line_edits)
+    out = [bom]
+    for index, line in enumerate(lines):
+        if index in edits:
+            line = _apply(bare[index], edits[index], transform) + line[len(bare[index]) :]
+        out.append(line)
+    return "".join(out)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-from utils.markdown import BOM, inline_spans, normalize, parse_with_spans, split_lines
+from utils.markdown import InlineSpans, Range, edit_inline
 
 __all__ = ["accent", "language_tag", "parse_translation_request", "pseudo_localize"]
 
@@ -87,53 +87,10 @@ def accent(text: str) -> str:
     return text.translate(_ACCENTS)
 
 
-# An edit of one source line: columns [start, end) replaced by `text`, or accented when `text` is None.
-_Edit = tuple[int, int, "str | None"]
-
-
-def _locate(content: str, lines: list[str], first: int, cell: bool, cursors: dict[int, int]) -> list[int] | None:
-    """Column in its source line where each line of an inline token's content starts, or None if not found.
-
-    The parser strips container markers (`>`, list indentation) from the front of each line and whitespace
-    from the ends of the content, so a content line is the end of its source line; a table cell or a heading
-    with closing hashes is found from the left instead."""
-    columns: list[int] = []
-    for k, piece in enumerate(content.split("\n")):
-        if first + k >= len(lines):
-            return None
-        line = lines[first + k]
-        wanted = piece.rstrip()
-        stripped = line.rstrip()
-        if not cell and stripped.endswith(wanted):
-            columns.append(len(stripped) - len(wanted))
-            continue
-        column = line.find(piece, cursors.get(first + k, 0))
-        if column < 0:
-            return None
-        columns.append(column)
-        cursors[first + k] = column + len(piece)
-    return columns
-
-
-def _edits(content: str, columns: list[int], first: int, ranges: list[tuple[int, int, str | None]]) -> dict[int, list[_Edit]]:
-    """Content ranges (may span lines) as per-line edits."""
-    starts = [0]
-    for piece in content.split("\n")[:-1]:
-        starts.append(starts[-1] + len(piece) + 1)
-    edits: dict[int, list[_Edit]] = {}
-    for start, end, text in ranges:
-        for k, line_start in enumerate(starts):
-            line_end = starts[k + 1] - 1 if k + 1 < len(starts) else len(content)
-            a, b = max(start, line_start), min(end, line_end)
-            if a < b or (text is not None and a == b == start):
-                edits.setdefault(first + k, []).append((columns[k] + a - line_start, columns[k] + b - line_start, text))
-    return edits
-
-
-def _inline_ranges(content: str, spans_env: dict[str, object], token: object, tag: str, marker: bool) -> list[tuple[int, int, str | None]]:
-    spans = inline_spans(spans_env, token)  # type: ignore[arg-type]
+def _inline_ranges(content: str, spans: InlineSpans, tag: str, marker: bool) -> list[Range]:
+    """Prose accented, collapsed and shortcut references made full, a marker after a paragraph or heading."""
     prose = spans.prose_ranges()
-    ranges: list[tuple[int, int, str | None]] = []
+    ranges: list[Range] = []
     for link in spans.links:
         if link.kind not in ("collapsed", "shortcut"):
             continue
@@ -151,46 +108,11 @@ def _inline_ranges(content: str, spans_env: dict[str, object], token: object, ta
     return ranges
 
 
-def _apply(line: str, edits: list[_Edit]) -> str:
-    out: list[str] = []
-    position = 0
-    for start, end, text in sorted(edits, key=lambda e: (e[0], e[1])):
-        if start < position:
-            continue
-        out.append(line[position:start])
-        out.append(accent(line[start:end]) if text is None else text)
-        position = end
-    out.append(line[position:])
-    return "".join(out)
-
-
 def pseudo_localize(text: str, language: str) -> str:
     """Deterministically 'translate' Markdown `text` into `language` (see module docstring)."""
     tag = language_tag(language)
-    bom = BOM if text.startswith(BOM) else ""
-    lines = split_lines(text[len(bom) :])
-    bare = [line.rstrip("\r\n") for line in lines]
-    tokens, env = parse_with_spans(normalize(text))
-    edits: dict[int, list[_Edit]] = {}
-    cursors: dict[int, int] = {}
-    parent = ""
-    for token in tokens:
-        if token.type != "inline":
-            parent = token.type
-            continue
-        if not token.map or not token.content:
-            continue
-        columns = _locate(token.content, bare, token.map[0], parent in ("th_open", "td_open"), cursors)
-        if columns is None:
-            continue
-        marker = parent in ("paragraph_open", "heading_open")
-        ranges = _inline_ranges(token.content, env, token, tag, marker)
-        for line, line_edits in _edits(token.content, columns, token.map[0], ranges).items():
-            edits.setdefault(line, []).extend(line_edits)
-    out = [bom]
-    for index, line in enumerate(lines):
-        if index in edits:
-            eol = line[len(bare[index]) :]
-            line = _apply(bare[index], edits[index]) + eol
-        out.append(line)
-    return "".join(out)
+
+    def ranges(content: str, spans: InlineSpans, parent: str) -> list[Range]:
+        return _inline_ranges(content, spans, tag, parent in ("paragraph_open", "heading_open"))
+
+    return edit_inline(text, ranges, accent)

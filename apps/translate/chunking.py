@@ -18,7 +18,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from utils.llm_providers import estimate_tokens
+from utils.tokens import estimate_tokens
 from utils.markdown import BOM, normalize, parse, reference_definition, split_lines
 
 __all__ = ["Segment", "estimate_tokens", "reassemble", "split_lines", "split_markdown"]
@@ -211,7 +211,7 @@ def _pieces(region: list[_Block], lines: list[str], budget: int) -> list[tuple[i
         for i, block in enumerate(section):
             starts = sorted({block.start, *block.cuts})
             if len(starts) > 1 and _tokens(lines, block.start, block.end) > budget:
-                pieces.extend((a, b, False) for a, b in zip(starts, [*starts[1:], block.end]))
+                pieces.extend((a, b, False) for a, b in zip(starts, [*starts[1:], block.end], strict=True))
             else:
                 pieces.append((block.start, block.end, heading and i == 0))
     # Blank lines between blocks go with the block before them, so the pieces cover the region.
@@ -242,9 +242,9 @@ def _chunk(document: _Document, lines: list[str], start: int, end: int) -> Segme
     offset = text.index(raw)
     labels = set().union(*(document.labels.get(line, set()) for line in range(start, end)))
     definitions = "\n".join(
-        f"[{label}]:" if label.startswith("^") else reference_definition(label, ref["href"], ref["title"])
+        f"[{label}]:" if label.startswith("^") else reference_definition(label, **document.references[label])
         for label in sorted(labels)
-        if label.startswith("^") or (ref := document.references.get(label))
+        if label.startswith("^") or label in document.references
     )
     body = normalize(raw)
     return Segment(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,7 @@ def max_output_tokens(body: str) -> int:
     return min(_MAX_OUTPUT_TOKENS, 3 * estimate_tokens(body) + 256)
 
 
-def _passes(segment: Segment, translation: str, language_code: str) -> bool:
+def _passes(segment: Segment, translation: str, *, language_code: str) -> bool:
     """Whether a cached translation of `segment` passes the current validator."""
     problems = check_translation(
         segment.body, translation, language_code=language_code, single_line=segment.style != "markdown",
@@ -122,7 +123,7 @@ class PlanWork(Node):
                         endpoint=server, prompt_version=PROMPT_VERSION, style=seg.style,
                     )  # fmt: skip
                     cached = None if run.force or cache is None else cache.get_checked(
-                        key, VALIDATOR_VERSION, lambda text, seg=seg, code=language.code: _passes(seg, text, code)
+                        key, VALIDATOR_VERSION, partial(_passes, seg, language_code=language.code)
                     )
                     if cached is not None:
                         job.translations[index] = cached

@@ -151,7 +151,7 @@ def _structure_problems(source: list[str], answer: list[str]) -> list[str]:
         if lost and not Counter(b.strip() for b in answer) - Counter(b.strip() for b in source):
             what = ", ".join(f"{count} {kind}" for kind, count in lost.items())
             return [f"blocks of the source are missing from the answer ({what}): translate every block"]
-    first = next((i for i, (a, b) in enumerate(zip(source, answer)) if a != b), min(n, len(answer)))
+    first = next((i for i, (a, b) in enumerate(zip(source, answer, strict=False)) if a != b), min(n, len(answer)))
     expected = source[first].strip() if first < n else "nothing more"
     found = answer[first].strip() if first < len(answer) else "nothing more"
     return [

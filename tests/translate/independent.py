@@ -74,7 +74,8 @@ def differences(source: str, output: str) -> list[str]:
     for name in ("blocks", "code", "spans", "targets", "footnotes"):
         left, right = getattr(a, name), getattr(b, name)
         if left != right:
-            first = next((i for i, (x, y) in enumerate(zip(left, right)) if x != y), min(len(left), len(right)))
+            pairs = enumerate(zip(left, right, strict=False))
+            first = next((i for i, (x, y) in pairs if x != y), min(len(left), len(right)))
             found.append(
                 f"{name}: {len(left)} vs {len(right)}, first difference at {first}: "
                 f"{left[first:first + 1]!r} vs {right[first:first + 1]!r}"

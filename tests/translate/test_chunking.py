@@ -119,7 +119,10 @@ def test_code_html_and_math_inside_lists_and_quotes_are_never_sent() -> None:
 
 
 def test_reference_links_carry_their_definitions() -> None:
-    text = "See [Node.js website][] and [the guide].\n\nNo links.\n\n[node.js website]: https://nodejs.org\n[The Guide]: /g 'T'\n"
+    text = (
+        "See [Node.js website][] and [the guide].\n\nNo links.\n\n"
+        "[node.js website]: https://nodejs.org\n[The Guide]: /g 'T'\n"
+    )
     first, second = chunks(split_markdown(text, max_tokens=5))
     assert first.definitions == '[NODE.JS WEBSITE]: <https://nodejs.org>\n[THE GUIDE]: </g> "T"'
     assert second.definitions == ""

@@ -153,7 +153,8 @@ def test_an_independent_parse_finds_the_same_structure(french: str) -> None:
 def test_line_structure_is_kept(french: str) -> None:
     src, out = SAMPLE.split("\n"), french.split("\n")
     assert len(out) == len(src)
-    assert [i for i, line in enumerate(out) if not line.strip()] == [i for i, line in enumerate(src) if not line.strip()]
+    blank = [i for i, line in enumerate(src) if not line.strip()]
+    assert [i for i, line in enumerate(out) if not line.strip()] == blank
 
 
 @pytest.mark.parametrize("line", VERBATIM_LINES)
@@ -217,7 +218,8 @@ def test_crlf_bom_and_edge_cases() -> None:
     assert pseudo_localize("", "fr") == ""
     assert pseudo_localize("\n\n", "fr") == "\n\n"
     out = pseudo_localize("\ufeff# Title\r\n\r\nSome text  \r\n", "fr")
-    assert out.startswith("\ufeff") and out.count("\r\n") == 3 and _restore(out) == "\ufeff# Title\r\n\r\nSome text  \r\n"
+    assert out.startswith("\ufeff") and out.count("\r\n") == 3
+    assert _restore(out) == "\ufeff# Title\r\n\r\nSome text  \r\n"
     code_only = "```\nnot prose\n```\n"
     assert pseudo_localize(code_only, "fr") == code_only
     math = "$$\n\\int_0^1 x\\,dx\n$$\n\nInline $a^2$ math.\n"
