@@ -6,7 +6,8 @@ measurably; injectable faults (429 with Retry-After, 500, 529/503 overloaded, sl
 blocks dropped) and an rpm limit so retry and rate-limit logic can be tested; and counters (requests, statuses,
 peak in flight, TCP connections opened) so tests can assert on what really went over the wire.
 
-Translation requests (see utils.pseudo) are answered with pseudo_localize(source, language); anything else
+Translation requests (see utils.pseudo) are answered by the server's `translator` (utils.llm_translators: a
+faithful pseudo-localizer by default, or one of the ways models get a translation wrong); anything else
 gets a deterministic echo. Run ``python -m utils.llm_server --port 8765 --ttft 0.5 --tps 60`` for manual trials.
 """
 
@@ -20,7 +21,6 @@ import json
 import logging
 import math
 import random
-import re
 import signal
 import sys
 import threading
@@ -34,7 +34,8 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
 from utils.llm_providers import estimate_tokens
-from utils.pseudo import parse_translation_request, pseudo_localize
+from utils.llm_translators import TRANSLATORS, drop_code_blocks, translate
+from utils.pseudo import parse_translation_request
 
 __all__ = ["LLMServer", "Faults", "ServerStats"]
 
@@ -43,7 +44,6 @@ log = logging.getLogger(__name__)
 _OPENAI_PATH = "/v1/chat/completions"
 _ANTHROPIC_PATH = "/v1/messages"
 _MODELS_PATH = "/v1/models"
-_FENCED_BLOCK = re.compile(r"^[ \t]*(`{3,}|~{3,})[^\n]*\n(?:.*\n)*?[ \t]*\1[`~]*[ \t]*(?:\n|$)", re.MULTILINE)
 
 
 @dataclass
@@ -146,10 +146,6 @@ def _text_of(content: Any) -> str:
     return ""
 
 
-def _drop_code_blocks(text: str) -> str:
-    return _FENCED_BLOCK.sub("", text)
-
-
 class LLMServer:
     """Loopback OpenAI/Anthropic-compatible server; see the module docstring.
 
@@ -170,7 +166,10 @@ class LLMServer:
         rpm_window: float = 60.0,
         expected_api_key: str | None = None,
         unknown_models: Iterable[str] = (),
+        translator: str = "faithful",
     ) -> None:
+        if translator not in TRANSLATORS:
+            raise ValueError(f"unknown translator {translator!r}: choose one of {', '.join(TRANSLATORS)}")
         self.port = port
         self.ttft = ttft
         self.tokens_per_second = tokens_per_second
@@ -180,6 +179,7 @@ class LLMServer:
         self.rpm_window = rpm_window
         self.expected_api_key = expected_api_key
         self.unknown_models = set(unknown_models)
+        self.translator = translator  # how translation requests are answered (utils.llm_translators)
         self.stats = ServerStats()
         self._random = random.Random(seed)
         self._accepted: collections.deque[float] = collections.deque()  # rpm window
@@ -353,11 +353,11 @@ class LLMServer:
         last_user = _text_of(user_turns[-1].get("content")) if user_turns else ""
         translation = parse_translation_request(last_user)
         if translation is not None:
-            text = pseudo_localize(translation[1], translation[0])
+            text = translate(self.translator, translation[1], translation[0])
         else:
             text = f"Echo: {last_user}"
         if self._trigger("drop_code_blocks"):
-            text = _drop_code_blocks(text)
+            text = drop_code_blocks(text)
 
         truncated = False
         if self._trigger("truncate"):
@@ -522,6 +522,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rpm", type=int, default=None, help="requests per minute before 429s")
     parser.add_argument("--api-key", default=None, help="require this API key (401 otherwise)")
+    parser.add_argument("--translator", choices=TRANSLATORS, default="faithful",
+                        help="how translation requests are answered (default: faithful)")  # fmt: skip
     for kind in ("rate_limit", "server_error", "overloaded", "drop", "slow", "truncate", "drop_code_blocks"):
         parser.add_argument(f"--{kind.replace('_', '-')}", type=float, default=0.0, metavar="P",
                             help=f"probability of an injected {kind.replace('_', ' ')} per request")  # fmt: skip
@@ -539,6 +541,7 @@ async def _serve(args: argparse.Namespace) -> None:
         faults=faults,
         rpm=args.rpm,
         expected_api_key=args.api_key,
+        translator=args.translator,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
