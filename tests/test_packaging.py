@@ -92,6 +92,54 @@ def test_installed_commands_run_from_an_unrelated_folder(venv: Path, elsewhere: 
     assert usage.returncode == 2 and usage.stderr.startswith("usage: pf-translate ")
 
 
+EXERCISE = """
+import contextlib, io, sys
+from PIL import Image
+from apps.image_filters.__main__ import main as image_filters
+from apps.translate.__main__ import main as translate
+Image.new("RGB", (64, 48), "teal").save("photo.png")
+with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    assert translate(["notes.md", "-l", "fr,ja", "--provider", "offline", "-q"]) == 0
+    assert image_filters(["photo.png", "-f", "grayscale,blur,sharpen,edges,resize:width=32", "-o", "out", "-q"]) == 0
+used = {name.split(".")[0] for name in list(sys.modules)} - set(sys.stdlib_module_names)
+
+import importlib.metadata as md
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+declared, todo = set(), ["pocketflow-parallel"]
+while todo:
+    name = canonicalize_name(todo.pop())
+    if name not in declared:
+        declared.add(name)
+        for line in md.requires(name) or []:
+            requirement = Requirement(line)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                todo.append(requirement.name)
+owners = md.packages_distributions()  # tornado: tenacity imports it when installed (here: by dask's distributed)
+for module in sorted(used):
+    found = {canonicalize_name(d) for d in owners.get(module, [])}
+    if not found & declared and not module.startswith("_") and module not in ("__main__", "tornado"):
+        print(module, sorted(found) or "no distribution")
+"""
+
+
+def test_what_the_apps_import_is_what_the_wheel_declares(venv: Path, elsewhere: Path) -> None:
+    """Run both apps for real, then every imported module must come from the wheel's runtime dependency closure:
+    nothing undeclared (OpenCV, say), and nothing only an extra brings (aiohttp, matplotlib)."""
+    result = run(venv, ["python", "-c", EXERCISE], elsewhere)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "", f"imported at run time but not a runtime dependency:\n{result.stdout}"
+    assert (elsewhere / "translations" / "notes.ja.md").exists() and (elsewhere / "out").is_dir()
+
+
+def test_the_loopback_server_without_its_extra_names_the_extra(venv: Path, elsewhere: Path) -> None:
+    hide_aiohttp = "import sys; sys.modules['aiohttp'] = None; import utils.llm_server"  # as if not installed
+    result = run(venv, ["python", "-c", hide_aiohttp], elsewhere)
+    assert result.returncode == 1
+    assert "utils.llm_server needs aiohttp: pip install 'pocketflow-parallel[server]'" in result.stderr
+
+
 def test_a_reader_that_stops_early_ends_the_command_quietly(venv: Path, elsewhere: Path) -> None:
     """`pf-translate --dry-run | head -1`, made deterministic: the reader is gone before the first write."""
     command = [str(venv / "bin" / "pf-translate"), "--dry-run", "notes.md"]

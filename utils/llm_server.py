@@ -30,8 +30,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from aiohttp import web
-from aiohttp.web_protocol import RequestHandler
+try:
+    from aiohttp import web
+    from aiohttp.web_protocol import RequestHandler
+except ModuleNotFoundError as missing:  # an extra: the library and the apps run without it
+    raise ModuleNotFoundError(
+        f"utils.llm_server needs {missing.name}: pip install 'pocketflow-parallel[server]'", name=missing.name
+    ) from None
 
 from utils.llm_providers import estimate_tokens
 from utils.llm_translators import TRANSLATORS, drop_code_blocks, translate
