@@ -18,7 +18,6 @@ import io
 import logging
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,8 +28,18 @@ from utils.files import sync_filesystem
 from utils.images import ImageLoadError, Picture, holds_frames, image_format_for, load_picture, save_image
 
 from . import contact_sheet, manifest
+from .filters import FilterSpec
 from .plan import Job, Output
-from .render import OutputOptions, filter_and_save, load_source, oversized, thumbnail
+from .render import (
+    MAY_GROW,
+    Loaded,
+    OutputOptions,
+    Saved,
+    decode_for_outputs,
+    filter_and_save_all,
+    oversized,
+    thumbnail,
+)
 from .report import Failure, Report
 
 T = TypeVar("T")
@@ -53,17 +62,6 @@ async def run_on(executor: Executor, fn: Callable[..., T], *args: Any) -> T:
     return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
 
 
-@dataclass(frozen=True)
-class Loaded:
-    """What LoadImage hands on: the decoded picture (None if every output was refused) and what it learnt."""
-
-    picture: Any  # Picture here; a handle to one elsewhere (e.g. a Dask future)
-    frames: int
-    refused: dict[Any, str]  # FilterSpec -> one-line refusal
-    thumbnail: bytes | None
-    stamp: tuple[int, int, int] | None  # the input's identity before decoding (recorded with each output)
-
-
 class LoadImage(AsyncNode):
     """Decode the run's image once (params["job"]) into shared["loaded"], which isolation keeps per run."""
 
@@ -77,15 +75,19 @@ class LoadImage(AsyncNode):
         return job
 
     async def exec_async(self, job: Job) -> Loaded:
-        stamp = manifest.source_stamp(job.source)
         specs = [out.spec for out in job.pending]
-        refused = await run_on(self.executor, oversized, job.source, specs, self.options.max_pixels)
+        stamp = manifest.source_stamp(job.source)  # before decoding: a change from here on is redone next run
+        refused = await run_on(self.executor, oversized, job.source, specs, self.options.max_pixels) if any(
+            spec.name in MAY_GROW for spec in specs) else {}  # fmt: skip
         wanted = [spec for spec in specs if spec not in refused]
         if not wanted:
             return Loaded(None, 0, refused, None, stamp)
-        picture: Picture = await run_on(self.executor, load_source, job.source, wanted, self.options)
-        thumb = await run_on(self.executor, thumbnail, picture) if self.options.thumbnails else None
-        return Loaded(picture, len(picture.frames), refused, thumb, stamp)
+        picture, frames, thumb = await self.decode(job.source, wanted)
+        return Loaded(picture, frames, refused, thumb, stamp)
+
+    async def decode(self, source: Path, specs: list[FilterSpec]) -> tuple[Any, int, bytes | None]:
+        """The decoded picture (or a handle to it), its frame count and its thumbnail if asked: one pool job."""
+        return await run_on(self.executor, decode_for_outputs, source, specs, self.options)
 
     async def exec_fallback_async(self, job: Job, exc: Exception) -> Any:
         if isinstance(exc, ImageLoadError):
@@ -121,11 +123,13 @@ class RecordFailure(AsyncNode):
         report.failed_images.add(job.source)
 
 
-FilterJob = tuple[Any, Output]  # (the loaded picture, the output to make from it)
+FilterJob = tuple[Any, tuple[Output, ...]]  # (the loaded picture, the outputs one pool job makes from it)
+SMALL_PICTURE = 1_000_000  # pixels (all frames): below this, one job makes all of an image's outputs
 
 
 class FilterAndSave(AsyncParallelBatchNode):
-    """One item per pending output: apply its filter to the shared decoded picture and write the file atomically."""
+    """Pool jobs that apply filters to the shared decoded picture and write the files atomically: one job per
+    output, or for a small picture one job for all its outputs (there, per-job costs outweigh the work)."""
 
     def __init__(self, options: OutputOptions, executor: Executor) -> None:
         super().__init__(executor=executor, errors="collect")  # the pool's size bounds the work in flight
@@ -134,28 +138,35 @@ class FilterAndSave(AsyncParallelBatchNode):
     async def prep_async(self, shared: Any) -> list[FilterJob]:
         job: Job = self.params["job"]
         loaded: Loaded = shared["loaded"]
-        return [(loaded.picture, out) for out in job.pending if out.spec not in loaded.refused]
+        outputs = tuple(out for out in job.pending if out.spec not in loaded.refused)
+        picture = loaded.picture
+        if isinstance(picture, Picture) and picture.size[0] * picture.size[1] * loaded.frames < SMALL_PICTURE:
+            return [(picture, outputs)] if outputs else []
+        return [(picture, (out,)) for out in outputs]
 
-    def exec(self, item: FilterJob) -> bytes | None:
-        picture, out = item
-        return filter_and_save(picture, out.spec, out.path, self.options)
+    def exec(self, item: FilterJob) -> list[Saved | Exception]:
+        picture, outputs = item
+        return filter_and_save_all(picture, [(out.spec, out.path) for out in outputs], self.options)
 
-    async def post_async(self, shared: Any, items: list[FilterJob], results: list[bytes | None | Exception]) -> None:
+    async def post_async(
+        self, shared: Any, items: list[FilterJob], results: list[list[Saved | Exception] | Exception]
+    ) -> None:
         job: Job = self.params["job"]
         report: Report = shared["report"]
         loaded: Loaded = shared["loaded"]
-        for (_, out), result in zip(items, results, strict=True):
-            if isinstance(result, Exception):
-                report.failed.append(Failure(out.path, f"{out.path}: {type(result).__name__}: {result}"))
-                continue
-            report.written.append(out.path)
-            report.processed.add(job.source)
-            if result is not None:
-                report.thumbnails[out.path] = result
-            written = manifest.output_stamp(out.path)
-            if loaded.stamp is not None and written is not None:
-                source = str(job.source.resolve())
-                report.records[out.path] = manifest.Record(source, loaded.stamp, out.settings, written)
+        source = str(job.source.resolve())
+        for (_, outputs), result in zip(items, results, strict=True):
+            for out, saved in zip(outputs, [result] * len(outputs) if isinstance(result, Exception) else result,
+                                  strict=True):  # fmt: skip
+                if isinstance(saved, Exception):
+                    report.failed.append(Failure(out.path, f"{out.path}: {type(saved).__name__}: {saved}"))
+                    continue
+                report.written.append(out.path)
+                report.processed.add(job.source)
+                if saved.thumbnail is not None:
+                    report.thumbnails[out.path] = saved.thumbnail
+                if loaded.stamp is not None:
+                    report.records[out.path] = manifest.Record(source, loaded.stamp, out.settings, saved.stamp)
 
 
 class ContactSheet(AsyncNode):

@@ -1,12 +1,16 @@
 """The work itself, as plain top-level functions of paths, filter specs and options (picklable, no closures),
 so a thread pool, a process pool or a Dask worker can run them:
 
+    oversized(source, specs, max_pixels)           -> {spec: refusal}  (header only)
+    decode_for_outputs(source, specs, options)     -> (Picture, frames, thumbnail)
+    load_for_outputs(source, specs, options)       -> Loaded    (identity, refusals, decode, thumbnail)
     load_source(source, specs, options)            -> Picture   (decode once, shrink-on-load when every
                                                                    filter shrinks)
     apply_filter(picture, spec)                    -> Picture   (every frame)
     save_output(picture, path, options)            -> None      (encode, atomic write, no fsync)
-    filter_and_save(picture, spec, path, options)  -> bytes | None  (both; a contact-sheet thumbnail if asked)
-    render_image(source, outputs, options)         -> list of errors (all of one image's outputs, by path)
+    filter_and_save(picture, spec, path, options)  -> Saved     (both; a contact-sheet thumbnail if asked)
+    filter_and_save_all(picture, outputs, options) -> [Saved | Exception]  (several outputs in one job)
+    render_image(source, outputs, options)         -> [error line | None]  (one image's outputs, by path)
 
 Durability is the caller's: outputs are renamed into place complete but not fsynced one by one; the flow
 syncs the file system once before it records them (see .manifest).
@@ -19,17 +23,19 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
 from utils.images import DEFAULT_MAX_PIXELS, Picture, image_size, load_picture, save_picture, to_srgb
 
 from .filters import FilterSpec
+from .manifest import source_stamp
 
 THUMB_SIDE = 160  # contact-sheet cell, in pixels
 _SHRINK_ON_LOAD_GAP = 2  # decode at least twice the final size, so Lanczos still has detail to work with
 _SHRINK = frozenset({"resize", "thumbnail"})
-_MAY_GROW = frozenset({"resize", "rotate"})
+MAY_GROW = frozenset({"resize", "rotate"})
 
 
 @dataclass(frozen=True)
@@ -67,7 +73,7 @@ def oversized(source: Path, specs: Sequence[FilterSpec], max_pixels: int) -> dic
 
     Reads only the header, so a `resize:width=20000` of a tiny file is refused before any decoding.
     """
-    growing = [spec for spec in specs if spec.name in _MAY_GROW]
+    growing = [spec for spec in specs if spec.name in MAY_GROW]
     if not growing:
         return {}
     size = image_size(source)
@@ -102,6 +108,36 @@ def load_source(source: Path, specs: Sequence[FilterSpec], options: OutputOption
     return load_picture(source, max_pixels=options.max_pixels, min_size=min_size)
 
 
+@dataclass(frozen=True)
+class Loaded:
+    """An input ready for its outputs: the decoded picture (None if every output was refused) and what was
+    learnt on the way."""
+
+    picture: Any  # a Picture; elsewhere a handle to one (e.g. a Dask future)
+    frames: int
+    refused: dict[FilterSpec, str]  # outputs refused before any work, with their one-line reasons
+    thumbnail: bytes | None  # the original's contact-sheet thumbnail, if asked
+    stamp: tuple[int, int, int] | None  # the input's identity (size, mtime, inode) taken before decoding
+
+
+def decode_for_outputs(
+    source: Path, specs: Sequence[FilterSpec], options: OutputOptions
+) -> tuple[Picture, int, bytes | None]:
+    """load_source, with the frame count and (options.thumbnails) the contact-sheet thumbnail, in one job."""
+    picture = load_source(source, specs, options)
+    return picture, len(picture.frames), thumbnail(picture) if options.thumbnails else None
+
+
+def load_for_outputs(source: Path, specs: Sequence[FilterSpec], options: OutputOptions) -> Loaded:
+    """All of what a worker that gets only a path needs before the outputs: identity, refusals, the decode."""
+    stamp = source_stamp(source)
+    refused = oversized(source, specs, options.max_pixels)
+    wanted = [spec for spec in specs if spec not in refused]
+    if not wanted:
+        return Loaded(None, 0, refused, None, stamp)
+    return Loaded(*decode_for_outputs(source, wanted, options), refused, stamp)
+
+
 def apply_filter(picture: Picture, spec: FilterSpec) -> Picture:
     """`spec` applied to every frame; profile, metadata and timing carried over."""
     return picture.with_frames([spec(frame) for frame in picture.frames])
@@ -112,28 +148,49 @@ def save_output(picture: Picture, path: Path, options: OutputOptions) -> None:
     save_picture(picture, path, quality=options.quality, metadata=options.metadata, fsync=False)
 
 
-def filter_and_save(picture: Picture, spec: FilterSpec, path: Path, options: OutputOptions) -> bytes | None:
+def filter_and_save(picture: Picture, spec: FilterSpec, path: Path, options: OutputOptions) -> Saved:
     """apply_filter then save_output; with options.thumbnails, the output's contact-sheet thumbnail too."""
     filtered = apply_filter(picture, spec)
     save_output(filtered, path, options)
-    return thumbnail(filtered) if options.thumbnails else None
+    written = path.stat()
+    return Saved((written.st_size, written.st_mtime_ns), thumbnail(filtered) if options.thumbnails else None)
+
+
+def filter_and_save_all(
+    picture: Picture, outputs: Sequence[tuple[FilterSpec, Path]], options: OutputOptions
+) -> list[Saved | Exception]:
+    """filter_and_save for several outputs of one picture in one job (small images: per-job costs dominate);
+    each output's exception is returned in its place, so one failure never sinks the others."""
+    results: list[Saved | Exception] = []
+    for spec, path in outputs:
+        try:
+            results.append(filter_and_save(picture, spec, path, options))
+        except Exception as exc:
+            results.append(exc)
+    return results
+
+
+@dataclass(frozen=True)
+class Saved:
+    """An output as written: its (size, mtime_ns) for the manifest, and its thumbnail if asked."""
+
+    stamp: tuple[int, int]
+    thumbnail: bytes | None
 
 
 def render_image(source: Path, outputs: Sequence[tuple[FilterSpec, Path]], options: OutputOptions) -> list[str | None]:
     """Every output of one image, by path (load once, then filter and save each): None per success, or the
     error's one line. For workers that get only paths, such as a Dask cluster's."""
+    loaded = load_for_outputs(source, [spec for spec, _ in outputs], options)
+    wanted = [(spec, path) for spec, path in outputs if spec not in loaded.refused]
+    results = iter(filter_and_save_all(loaded.picture, wanted, options) if wanted else [])
     errors: list[str | None] = []
-    refused = oversized(source, [spec for spec, _ in outputs], options.max_pixels)
-    picture = load_source(source, [spec for spec, _ in outputs if spec not in refused], options)
     for spec, path in outputs:
-        if spec in refused:
-            errors.append(refused[spec])
+        if spec in loaded.refused:
+            errors.append(loaded.refused[spec])
             continue
-        try:
-            filter_and_save(picture, spec, path, options)
-            errors.append(None)
-        except Exception as exc:  # one output's failure never sinks the others
-            errors.append(f"{path}: {type(exc).__name__}: {exc}")
+        result = next(results)
+        errors.append(f"{path}: {type(result).__name__}: {result}" if isinstance(result, Exception) else None)
     return errors
 
 

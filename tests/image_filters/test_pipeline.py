@@ -91,7 +91,7 @@ def test_isolation_race_every_output_shows_its_own_image(tmp_path: Path, monkeyp
     rng = random.Random(7)
     images = [solid(tmp_path / "in" / f"img{i:02d}.png", (i * 6, 255 - i * 5, (i * 37) % 256), (10 + i, 30 - i // 2))
               for i in range(40)]
-    real_load = nodes_module.load_source
+    real_load = nodes_module.decode_for_outputs
 
     def jittery_load(path: Path, *args: Any) -> Any:
         time.sleep(rng.random() * 0.004)
@@ -103,7 +103,7 @@ def test_isolation_race_every_output_shows_its_own_image(tmp_path: Path, monkeyp
         await asyncio.sleep(rng.random() * 0.004)  # other runs' loads land in between
         return await real_prep(self, shared)
 
-    monkeypatch.setattr(nodes_module, "load_source", jittery_load)
+    monkeypatch.setattr(nodes_module, "decode_for_outputs", jittery_load)
     monkeypatch.setattr(nodes_module.FilterAndSave, "prep_async", prep_after_a_pause)
     shared = run_flow(images, "invert,rotate:degrees=90,blur:radius=0", tmp_path / "out", workers=8)
     assert len(report_of(shared).written) == 120
