@@ -11,7 +11,7 @@ from typing import Any
 
 from utils.config import KEY_VARS, URL_VARS, Settings
 from utils.llm_errors import LLMAuthError, LLMResponseError
-from utils.tokens import estimate_tokens  # the one estimate shared by utils.llm, the loopback server, apps
+from utils.tokens import estimate_tokens as estimate_tokens  # re-exported: the one estimate, shared by all
 
 Message = dict[str, Any]  # {"role": str, "content": str or a list of {"type": "text", "text": str} parts}
 
