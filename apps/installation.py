@@ -27,7 +27,10 @@ def installation_problem() -> str | None:
     """Why the apps would break here, naming the distribution responsible; None when the installation is sound."""
     root = Path(__file__).resolve().parent.parent
     for name in PACKAGES[1:]:
-        spec = importlib.util.find_spec(name)
+        try:
+            spec = importlib.util.find_spec(name)
+        except ValueError:  # already imported, without a spec (made at run time): nothing to say about its files
+            continue
         origin = Path(spec.origin).resolve() if spec is not None and spec.origin else None
         if origin is None or origin.parent != root / name:
             found = "no module" if spec is None else (str(origin) if origin else "a namespace folder")
