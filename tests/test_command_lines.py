@@ -4,12 +4,16 @@ blamed on their source, the command's own name in its usage, and where the bench
 from __future__ import annotations
 
 import argparse
+import ast
 import asyncio
+import io
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from dotenv import dotenv_values
 
 from apps.cli import prog
 from apps.translate.__main__ import main as translate_main
@@ -109,3 +113,17 @@ def test_benchmarks_write_to_out_never_to_the_committed_results(
     bars = [report.Bars("t", ["a"], [1.0], "s")]
     written = report.write_report("demo", title="Demo", command="demo", tables=[], charts=bars, data={})
     assert chosen.out == tmp_path / "mine" and written.json.parent == tmp_path / "mine"
+
+
+def test_the_env_template_documents_every_setting_and_ships_with_the_package(tmp_path: Path) -> None:
+    """`python -m utils.config > .env` gives a wheel user the template; every variable utils.config reads is in it."""
+    printed = subprocess.run([sys.executable, "-m", "utils.config"], capture_output=True, text=True, check=True,
+                             cwd=tmp_path).stdout  # fmt: skip
+    assert printed == config.example() and printed.startswith("# Settings of utils/llm.py")
+    template = dotenv_values(stream=io.StringIO(printed))
+    source = ast.parse(Path(config.__file__).read_text(encoding="utf-8"))
+    read = {node.value for node in ast.walk(source) if isinstance(node, ast.Constant) and isinstance(node.value, str)
+            and node.value.isupper() and node.value.startswith(("LLM_", "OPENAI_", "ANTHROPIC_"))}  # fmt: skip
+    assert {"LLM_PROVIDER", "LLM_MODEL", "OPENAI_API_KEY", "LLM_RPM"} <= read
+    assert read - set(template) == {"LLM_DOTENV"}  # read from the real environment only, documented in a comment
+    assert "LLM_DOTENV" in printed
