@@ -10,8 +10,9 @@ import importlib.resources
 import logging
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 from dotenv import dotenv_values, find_dotenv
 
@@ -113,7 +114,8 @@ def _provider_and_source(provider: str | None) -> tuple[str, str]:
     elif env("ANTHROPIC_API_KEY"):
         chosen, why = "anthropic", "ANTHROPIC_API_KEY is set"
     else:
-        chosen, why = "offline", "no OPENAI_API_KEY, OPENAI_BASE_URL or ANTHROPIC_API_KEY is set; answers are pseudo-localized"
+        chosen = "offline"
+        why = "no OPENAI_API_KEY, OPENAI_BASE_URL or ANTHROPIC_API_KEY is set; answers are pseudo-localized"
     _notify_once(f"LLM provider: {chosen} ({why}; set LLM_PROVIDER to choose)")
     return chosen, f"the automatic choice ({why})"
 
