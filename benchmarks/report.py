@@ -101,7 +101,7 @@ def machine_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "pillow": _version("PIL"),
         "platform": platform.platform(),
-        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
 
 
