@@ -211,7 +211,13 @@ MODES = {("photos", m): f for m, f in PHOTO_MODES.items()} | {("tiny", m): f for
 
 
 def _measure(job: str, mode: str, paths: list[Path], out_dir: Path, conn: Connection) -> None:
-    """Child process entry: run one mode, send back its time and memory high-water mark."""
+    """Child process entry: run one mode, send back its time and memory high-water mark (imports not timed)."""
+    import cv2  # noqa: F401
+
+    import apps.image_filters.__main__  # noqa: F401
+
+    if pyvips_available():
+        import pyvips  # noqa: F401
     started = time.perf_counter()
     MODES[job, mode](paths, out_dir)
     seconds = time.perf_counter() - started

@@ -1,6 +1,6 @@
 """The flow factory: every input image through every filter, one isolated sub-flow run per image.
 
-    ProcessImages (AsyncParallelBatchFlow, isolate=True, at most `workers` images in flight)
+    ProcessImages (AsyncParallelBatchFlow, isolate=True, at most 2 x `workers` images in flight)
       per image:  LoadImage --default--> FilterAndSave (one pool job per filter: apply + encode to a path)
                   LoadImage --failed---> RecordFailure
     then, with contact_sheet: ContactSheet (pages drawn from thumbnails made along the way)
@@ -33,6 +33,9 @@ from .render import OutputOptions
 from .report import Report
 
 CONTACT_SHEET_NAME = "contact_sheet.png"
+# Images in flight per thread: while one image's jobs run, the next one's are already queued, so a thread
+# never idles waiting for the event loop to hand it work.
+IMAGES_PER_THREAD = 2
 STALE_TEMP_SECONDS = 3600  # a temp file this old is debris of a killed run, whatever it was for
 _TEMP_NAME = re.compile(r"^\.(?P<target>.+)\.[0-9a-f]{12}\.tmp$")
 log = logging.getLogger(__name__)
@@ -109,12 +112,12 @@ def build_flow(
     """The whole pipeline. Run it with `await flow.run_async({"images": [paths...]})`; read shared["report"].
 
     `executor` (e.g. a ThreadPoolExecutor of `settings.workers` threads, owned by the caller) runs all pixel
-    work, with `settings.workers` images in flight; with None everything runs inline, one image and one filter
+    work, with 2 x `settings.workers` images in flight; with None everything runs inline, one image and one filter
     at a time (the --sequential baseline), through the same nodes and producing identical files.
     `load` replaces the node that decodes each image (.cluster's keeps the pixels on a Dask worker);
     `sheet_executor` draws the contact sheet (default: `executor`).
     """
-    in_flight = settings.workers if executor is not None else 1
+    in_flight = IMAGES_PER_THREAD * settings.workers if executor is not None else 1
     executor = executor if executor is not None else InlineExecutor()
     options = settings.options
     load = load if load is not None else LoadImage(executor, options)
