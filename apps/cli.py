@@ -13,7 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import ParamSpec
 
-from apps.installation import OURS
+from apps.installation import OURS, check_installation
+
+# Again here (free: the answer is cached), for when another distribution's apps/__init__.py replaced ours.
+check_installation()
 
 P = ParamSpec("P")
 

@@ -8,6 +8,7 @@ the folder we are installed in, nothing in a checkout).
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import importlib.util
 import sys
@@ -23,6 +24,7 @@ class InstallationError(ImportError):
     """Another distribution shares or shadows one of this project's top-level packages."""
 
 
+@functools.cache
 def installation_problem() -> str | None:
     """Why the apps would break here, naming the distribution responsible; None when the installation is sound."""
     root = Path(__file__).resolve().parent.parent

@@ -162,6 +162,17 @@ def test_a_foreign_utils_package_stops_the_apps_with_one_line(wheel: Path, tmp_p
         assert "'toolbox-utils'" in result.stderr and "virtual environment of its own" in result.stderr
 
 
+def test_a_foreign_apps_package_is_named_too(wheel: Path, tmp_path: Path) -> None:
+    """Its apps/__init__.py replaces ours, so the check has to run from a module it cannot have replaced."""
+    other = fake_wheel(tmp_path, "myapps", "2.0", {"apps/__init__.py": "", "apps/settings.py": "DEBUG = True\n"})
+    venv = make_venv(tmp_path / "venv", [wheel, other])
+    result = run(venv, ["pf-image-filters", "--list-filters"], tmp_path)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert "the distribution 'myapps' installed files into pocketflow-parallel's top-level package(s) apps" in (
+        result.stderr
+    )
+
+
 def test_a_utils_folder_earlier_on_the_path_is_named(venv: Path, tmp_path: Path) -> None:
     """`python -m apps.translate` from a project of the user's that has its own `utils` package."""
     (tmp_path / "utils").mkdir()
