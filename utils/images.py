@@ -198,6 +198,8 @@ def save_picture(
     if fmt not in _MULTI_FRAME_FORMATS:
         frames = frames[:1]
     options = _save_options(picture, fmt, frames, quality, metadata)
+    if picture.frames[0].mode not in _RGB_MODES:  # grey stored as RGB (WebP) is still grey: no RGB profile
+        options.pop("icc_profile", None)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path_for(target)
     try:

@@ -82,3 +82,95 @@ def bad_inputs(folder: Path) -> dict[str, Path]:
         "text": text,
         "bomb": png_bomb(folder / "bomb.png"),
     }
+
+
+# ---- colour profiles, animations, metadata ---------------------------------------------------------------------
+
+ADOBE_RGB_D50 = ((0.6097, 0.3111, 0.0195), (0.2053, 0.6257, 0.0609), (0.1492, 0.0632, 0.7446))
+_D50 = (0.9642, 1.0, 0.8249)
+
+
+def _s15(value: float) -> bytes:
+    return struct.pack(">i", round(value * 65536))
+
+
+def _icc(device_class: bytes, colour_space: bytes, pcs: bytes, tags: list[tuple[bytes, bytes]]) -> bytes:
+    """An ICC v2 profile from (signature, data) tags, laid out after a 128-byte header and the tag table."""
+    table_size = 4 + 12 * len(tags)
+    offset = 128 + table_size
+    entries, blobs = [], b""
+    for signature, data in tags:
+        data += b"\0" * (-len(data) % 4)
+        entries.append(struct.pack(">4sII", signature, offset + len(blobs), len(data)))
+        blobs += data
+    size = offset + len(blobs)
+    header = struct.pack(">I4sI4s4s4s12s4s4sI4s4sQI", size, b"lcms", 0x02100000, device_class, colour_space, pcs,
+                         b"\0" * 12, b"acsp", b"APPL", 0, b"none", b"none", 0, 0)  # fmt: skip
+    header += b"".join(_s15(v) for v in _D50) + b"test" + b"\0" * 44
+    return header + struct.pack(">I", len(tags)) + b"".join(entries) + blobs
+
+
+def _desc(text: str) -> bytes:
+    ascii_text = text.encode("ascii") + b"\0"
+    return b"desc\0\0\0\0" + struct.pack(">I", len(ascii_text)) + ascii_text + b"\0" * 12 + b"\0" * 67
+
+
+def _xyz(x: float, y: float, z: float) -> bytes:
+    return b"XYZ \0\0\0\0" + _s15(x) + _s15(y) + _s15(z)
+
+
+def rgb_profile(primaries: tuple[tuple[float, float, float], ...] = ADOBE_RGB_D50, gamma: float = 2.2) -> bytes:
+    """A matrix/TRC RGB display profile (default: Adobe RGB (1998) primaries, gamma 2.2)."""
+    curve = b"curv\0\0\0\0" + struct.pack(">IH", 1, round(gamma * 256)) + b"\0\0"
+    tags = [(b"desc", _desc("Test Adobe RGB")), (b"cprt", b"text\0\0\0\0no copyright\0"), (b"wtpt", _xyz(*_D50))]
+    tags += [(sig, _xyz(*xyz)) for sig, xyz in zip((b"rXYZ", b"gXYZ", b"bXYZ"), primaries, strict=True)]
+    tags += [(b"rTRC", curve), (b"gTRC", curve), (b"bTRC", curve)]
+    return _icc(b"mntr", b"RGB ", b"XYZ ", tags)
+
+
+def cmyk_profile(cyan_looks_like: tuple[int, int, int] = (255, 0, 0)) -> bytes:
+    """A CMYK input profile (2x2x2x2 CLUT to Lab) in which full cyan ink prints as `cyan_looks_like` (sRGB),
+    unlike the naive conversion Pillow does without a profile, so a test can tell which one was used."""
+    from PIL import ImageCms
+
+    lab_of = ImageCms.buildTransform(ImageCms.createProfile("sRGB"), ImageCms.createProfile("LAB"), "RGB", "LAB")
+    corners = []
+    for c in (0, 1):
+        for m in (0, 1):
+            for y in (0, 1):
+                for k in (0, 1):
+                    if (c, m, y, k) == (1, 0, 0, 0):
+                        rgb = cyan_looks_like
+                    else:
+                        rgb = tuple(round(255 * (1 - ink) * (1 - k)) for ink in (c, m, y))
+                    pixel = ImageCms.applyTransform(Image.new("RGB", (1, 1), rgb), lab_of)
+                    assert pixel is not None
+                    corners.append(bytes(pixel.getpixel((0, 0))))  # type: ignore[arg-type]
+    identity = bytes(range(256))
+    matrix = b"".join(_s15(v) for v in (1, 0, 0, 0, 1, 0, 0, 0, 1))
+    lut = b"mft1\0\0\0\0" + bytes([4, 3, 2, 0]) + matrix + identity * 4 + b"".join(corners) + identity * 3
+    tags = [(b"desc", _desc("Test CMYK")), (b"cprt", b"text\0\0\0\0no copyright\0"), (b"wtpt", _xyz(*_D50)),
+            (b"A2B0", lut)]  # fmt: skip
+    return _icc(b"prtr", b"CMYK", b"Lab ", tags)
+
+
+def exif_with_gps(orientation: int = 1) -> bytes:
+    """EXIF naming a camera, a copyright holder and a GPS position."""
+    exif = Image.Exif()
+    exif[0x010F] = "TestCam"  # Make
+    exif[0x0110] = "Model 1"  # Model
+    exif[0x8298] = "(c) A. Photographer"  # Copyright
+    if orientation != 1:
+        exif[ORIENTATION] = orientation
+    gps = exif.get_ifd(0x8825)
+    gps[1], gps[2], gps[3], gps[4] = "N", (48.0, 51.0, 29.0), "E", (2.0, 17.0, 40.0)
+    return exif.tobytes()
+
+
+def animation(path: Path, frames: int = 3, size: tuple[int, int] = (32, 24), **options: object) -> Path:
+    """`frames` frames of distinct colours, durations 100, 200, 300... ms, loop 2 (GIF, WebP, PNG or TIFF)."""
+    colours = [(200, 30, 30), (30, 200, 30), (30, 30, 200), (200, 200, 30)]
+    images = [Image.new("RGB", size, colours[i % len(colours)]) for i in range(frames)]
+    timing = {} if path.suffix in (".tif", ".tiff") else {"duration": [100 * (i + 1) for i in range(frames)], "loop": 2}
+    images[0].save(path, save_all=True, append_images=images[1:], **timing, **options)  # type: ignore[arg-type]
+    return path
