@@ -7,9 +7,11 @@ import argparse
 import ast
 import asyncio
 import io
+import logging
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,16 @@ from utils import config
 from utils.llm_server import Faults, LLMServer
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _restore_log_levels() -> Iterator[None]:
+    """The apps' main() sets logger levels for the process; later tests expect the defaults back."""
+    loggers = [logging.getLogger(name) for name in ("apps", "utils", "utils.llm", "pocketflow")]
+    levels = [logger.level for logger in loggers]
+    yield
+    for logger, level in zip(loggers, levels):
+        logger.setLevel(level)
 
 
 def use_dotenv_search(monkeypatch: pytest.MonkeyPatch, cwd: Path) -> None:
