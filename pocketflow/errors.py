@@ -1,5 +1,21 @@
-"""The package's own exception type, so callers can tell flow misconfiguration from their nodes' errors."""
+"""The package's own exception type, and warnings that name the user's line rather than ours."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+
+_PACKAGE = str(Path(__file__).resolve().parent)
 
 
-class FlowError(Exception):
-    """Base class for errors raised by pocketflow itself (bad arguments, misuse of an API)."""
+class FlowError(ValueError):
+    """Raised by pocketflow itself for bad arguments or misuse of its API (never for a node's own errors)."""
+
+
+def warn(message: str) -> None:
+    """A UserWarning attributed to the first caller outside this package: the user's line, not ours."""
+    level, frame = 2, sys._getframe(1)  # stacklevel 2 is warn()'s caller
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        level, frame = level + 1, frame.f_back
+    warnings.warn(message, UserWarning, stacklevel=level)

@@ -6,16 +6,19 @@ Every step runs a shallow copy of its node, so concurrent runs of one flow never
 from __future__ import annotations
 
 import copy
-import warnings
 from typing import Any
 
-from .nodes import AsyncNode, BaseNode, N, as_items
+from .errors import warn
+from .executors import shared_pools
+from .nodes import AsyncNode, BaseNode, N, batch_items
 from .scope import Scope
 from .tracing import progress
 
 
 class Flow(BaseNode):
     """Runs nodes from `start`, returning the last node's action (post receives it as exec_res)."""
+
+    start_node: BaseNode | None
 
     def __init__(self, start: BaseNode | None = None) -> None:
         super().__init__()
@@ -26,9 +29,11 @@ class Flow(BaseNode):
         return start
 
     def get_next_node(self, curr: BaseNode, action: Any) -> BaseNode | None:
-        nxt = curr.successors.get(action or "default")
-        if nxt is None and curr.successors:
-            warnings.warn(f"Flow ends: action {action!r} not found in {list(curr.successors)}", stacklevel=2)
+        """The successor for `action`; None ends the flow (with a warning unless `>> None` said so)."""
+        key = action or "default"
+        nxt = curr.successors.get(key)
+        if nxt is None and curr.successors and key not in curr.successors:
+            warn(f"Flow ends: '{action}' not found in {list(curr.successors)}")
         return nxt
 
     def _orch(self, shared: Any, params: dict[str, Any] | None = None) -> Any:
@@ -44,7 +49,8 @@ class Flow(BaseNode):
         prep_res = self.prep(shared)
         return self.post(shared, prep_res, self._orch(shared))
 
-    def post(self, shared: Any, prep_res: Any, exec_res: Any) -> Any:
+    def post(self, shared: Any, prep_res: Any, exec_res: Any, /) -> Any:
+        """The flow's action: by default the last node's."""
         return exec_res
 
     def to_mermaid(self) -> str:
@@ -60,6 +66,8 @@ class BatchFlow(Flow):
     With `isolate=True` each run gets a `Scope` over `shared`, so runs can't see each other's keys.
     """
 
+    isolate: bool
+
     def __init__(self, start: BaseNode | None = None, *, isolate: bool = False) -> None:
         super().__init__(start)
         self.isolate = isolate
@@ -68,8 +76,9 @@ class BatchFlow(Flow):
         return Scope(shared) if self.isolate else shared
 
     def _lifecycle(self, shared: Any) -> Any:
-        runs = self.prep(shared) or []
-        for run_params in progress(self, as_items(runs)):
+        runs = self.prep(shared)
+        runs = [] if runs is None else runs
+        for run_params in progress(self, *batch_items(runs)):
             self._orch(self._shared_for_run(shared), {**self.params, **run_params})
         return self.post(shared, runs, None)
 
@@ -90,7 +99,12 @@ class AsyncFlow(Flow, AsyncNode):
         prep_res = await self.prep_async(shared)
         return await self.post_async(shared, prep_res, await self._orch_async(shared))
 
-    async def post_async(self, shared: Any, prep_res: Any, exec_res: Any) -> Any:
+    async def _run_async(self, shared: Any) -> Any:
+        with shared_pools():
+            return await super()._run_async(shared)
+
+    async def post_async(self, shared: Any, prep_res: Any, exec_res: Any, /) -> Any:
+        """The flow's action: by default the last node's."""
         return exec_res
 
 
@@ -98,7 +112,8 @@ class AsyncBatchFlow(AsyncFlow, BatchFlow):
     """BatchFlow for async flows: one run per params dict, one after another."""
 
     async def _lifecycle_async(self, shared: Any) -> Any:
-        runs = await self.prep_async(shared) or []
-        for run_params in progress(self, as_items(runs)):
+        runs = await self.prep_async(shared)
+        runs = [] if runs is None else runs
+        for run_params in progress(self, *batch_items(runs)):
             await self._orch_async(self._shared_for_run(shared), {**self.params, **run_params})
         return await self.post_async(shared, runs, None)

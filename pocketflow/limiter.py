@@ -1,56 +1,155 @@
-"""A concurrency budget shared by several batches, nested ones included, without multiplying caps or deadlocking.
+"""A concurrency budget shared by several batches, nested ones included, never exceeded and without deadlock.
 
-A task that holds a slot records the limiter in a ContextVar. A nested batch using the same limiter lets its
-first worker run on that inherited slot and makes its other workers acquire fresh ones, so the items in flight
-never exceed the budget and every slot holder can always progress. (A task that starts several such batches
-concurrently lends its one slot to each of their first workers; that is the only way to exceed the budget.)
+Whoever holds a slot (a batch item, or a task inside `async with limiter`) holds a lease, recorded in a
+ContextVar. A nested batch or `acquire()` on the same limiter may borrow that lease instead of taking a fresh
+slot, so an item that waits on its own sub-batch never starves it. A lease is lent to one borrower at a time; a
+second one waits for whichever comes first, the lease or a fresh slot. A lease whose holder has finished (say,
+an item returned while a task it started still runs) can no longer be lent, and its slot stays taken until
+its borrower gives it back. So at most `capacity` leases are ever in use at once.
 """
 
 from __future__ import annotations
 
 import asyncio
-from contextvars import ContextVar
+from collections import deque
+from contextvars import ContextVar, Token
+from typing import Any
 
 from .errors import FlowError
 
 
+class _Lease:
+    """The right to run on one slot: a fresh slot of the limiter (`parent` None) or one borrowed from `parent`."""
+
+    __slots__ = ("parent", "lent", "closed", "waiters", "task", "token")
+
+    def __init__(self, parent: _Lease | None) -> None:
+        self.parent = parent
+        self.lent = self.closed = False
+        self.waiters: deque[asyncio.Future[_Lease | None]] = deque()
+        self.task: asyncio.Task[Any] | None = None  # set for leases taken by acquire(), which release() checks
+        self.token: Token[dict[Limiter, _Lease]] | None = None
+
+
+_LEASES: ContextVar[dict[Limiter, _Lease]] = ContextVar("pocketflow_leases", default={})
+
+
 class Limiter:
-    """At most `capacity` batch items in flight across every node and flow given this limiter."""
+    """At most `capacity` batch items in flight across every node, flow and `async with` given this limiter."""
 
     def __init__(self, capacity: int) -> None:
         if not isinstance(capacity, int) or capacity < 1:
             raise FlowError(f"Limiter capacity must be a positive int, got {capacity!r}")
         self.capacity = capacity
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._slots = asyncio.Semaphore(capacity)
+        self._free = capacity
+        self._waiters: deque[asyncio.Future[_Lease | None]] = deque()
+        self._waiting = 0
 
-    def _semaphore(self) -> asyncio.Semaphore:
-        """The running loop's slots: a semaphore is bound to one loop, a Limiter may outlive it (asyncio.run twice)."""
-        loop = asyncio.get_running_loop()
-        if loop is not self._loop:
-            self._loop, self._slots = loop, asyncio.Semaphore(self.capacity)
-        return self._slots
+    @property
+    def in_flight(self) -> int:
+        """Slots in use now (a borrowed slot counts once)."""
+        return self.capacity - self._free
+
+    @property
+    def waiting(self) -> int:
+        """Tasks waiting for a slot now."""
+        return self._waiting
 
     async def acquire(self) -> None:
-        """Wait for a free slot."""
-        await self._semaphore().acquire()
+        """Wait for a slot, borrowing the current task's own if it holds one; pair it with release()."""
+        leases = _LEASES.get()
+        lease = await self._take(leases.get(self))
+        lease.task, lease.token = asyncio.current_task(), _LEASES.set({**leases, self: lease})
 
     def release(self) -> None:
-        """Give a slot back."""
-        self._semaphore().release()
+        """Give back the slot this task took with acquire(); anything else is a FlowError."""
+        lease = _LEASES.get().get(self)
+        if lease is None or lease.token is None or lease.task is not asyncio.current_task():
+            raise FlowError(f"{self!r}.release() without a matching acquire() in this task")
+        _LEASES.reset(lease.token)
+        self._give_back(lease)
+
+    async def __aenter__(self) -> Limiter:
+        await self.acquire()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.release()
 
     def __repr__(self) -> str:
-        return f"Limiter({self.capacity})"
+        return f"Limiter({self.capacity}, in_flight={self.in_flight}, waiting={self.waiting})"
+
+    def _bind(self) -> None:
+        """Start afresh on a new event loop: futures are bound to one loop, a Limiter may outlive it."""
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._loop, self._free, self._waiters, self._waiting = loop, self.capacity, deque(), 0
+
+    async def _take(self, held: _Lease | None) -> _Lease:
+        """A lease borrowed from `held` (the caller's own, if any) or on a fresh slot, whichever is free first."""
+        self._bind()
+        if held is not None and held.closed:
+            held = None
+        if held is not None and not held.lent:
+            held.lent = True
+            return _Lease(held)
+        if self._free:
+            self._free -= 1
+            return _Lease(None)
+        assert self._loop is not None
+        granted: asyncio.Future[_Lease | None] = self._loop.create_future()
+        self._waiters.append(granted)
+        if held is not None:
+            held.waiters.append(granted)
+        self._waiting += 1
+        try:
+            return _Lease(await granted)
+        except asyncio.CancelledError:
+            if granted.done() and not granted.cancelled():  # granted, then cancelled before it could run
+                self._give_back(_Lease(granted.result()))
+            raise
+        finally:
+            self._waiting -= 1
+
+    def _give_back(self, lease: _Lease) -> None:
+        """Close `lease`; its slot goes to the next waiter once nobody borrows it any more."""
+        lease.closed = True
+        if lease.lent:
+            return  # its borrower gives the slot back when done
+        lease.waiters.clear()
+        parent = lease.parent
+        if parent is None:
+            if not _grant(self._waiters, None):
+                self._free += 1
+            return
+        parent.lent = False
+        if parent.closed:
+            self._give_back(parent)
+        elif _grant(parent.waiters, parent):
+            parent.lent = True
 
 
-_HELD: ContextVar[frozenset[Limiter]] = ContextVar("pocketflow_held_limiters", default=frozenset())
+def _grant(waiters: deque[asyncio.Future[_Lease | None]], source: _Lease | None) -> bool:
+    """Hand `source` (None: a fresh slot) to the first waiter still waiting; False if there is none."""
+    while waiters:
+        waiter = waiters.popleft()
+        if not waiter.done():
+            waiter.set_result(source)
+            return True
+    return False
 
 
-def holds(limiter: Limiter) -> bool:
-    """Whether the current task already runs on a slot of `limiter`."""
-    return limiter in _HELD.get()
+def held_lease(limiter: Limiter) -> _Lease | None:
+    """The lease the current task runs on for `limiter`, if any."""
+    return _LEASES.get().get(limiter)
 
 
-def mark_held(limiter: Limiter) -> None:
-    """Record, for the current task and the tasks it spawns, that it runs on a slot of `limiter`."""
-    _HELD.set(_HELD.get() | {limiter})
+def enter(limiter: Limiter, lease: _Lease) -> Token[dict[Limiter, _Lease]]:
+    """Make `lease` the current task's lease for `limiter` (until the token is reset)."""
+    return _LEASES.set({**_LEASES.get(), limiter: lease})
+
+
+def leave(token: Token[dict[Limiter, _Lease]]) -> None:
+    """Undo the matching enter()."""
+    _LEASES.reset(token)

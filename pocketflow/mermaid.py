@@ -35,6 +35,8 @@ def to_mermaid(flow: Flow) -> str:
             else:
                 lines.append(f'{pad}{name}["{label}"]')
             for action, successor in node.successors.items():
+                if successor is None:  # `node - "end" >> None`: the flow ends there
+                    continue
                 arrow = "-->" if action == "default" else f'-->|"{_text(action)}"|'
                 lines.append(f"{pad}{name} {arrow} {ident(successor)}")
                 pending.append(successor)

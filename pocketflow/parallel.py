@@ -1,33 +1,36 @@
 """Parallel batches: bounded, order-keeping, fail-fast (or collecting), cancellable, optionally offloaded.
 
-A batch run is a TaskGroup of workers pulling (index, item) pairs from one shared iterator; there is never a
-task per item. The caller adds one worker per event-loop turn while unstarted items remain, up to
-`max_concurrency` (no cap when None) and the limiter's capacity. Items that finish without suspending are
-drained by the first worker; items that wait on I/O keep the pool growing until every item is started or the
-cap is reached. So with no cap every item still gets in flight, just ramped up one per turn instead of all
-at once, and memory follows the number of items actually in flight.
+A batch run is a TaskGroup of workers pulling items from one shared iterator (a snapshot of a sized
+collection, or prep's own iterator read lazily); there is never a task per item. The caller adds one worker
+per event-loop turn while items remain, up to `max_concurrency` (no cap when None) and the limiter's
+capacity. Items that finish without suspending are drained by the first worker; items that wait on I/O keep
+the pool growing, so memory follows the items actually in flight. A worker takes its next item only while
+the batch is neither failing nor cancelled: asyncio delivers a cancellation once, so an item that swallows
+it must not keep its worker going.
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
-import os
+import pickle
+import sys
 from collections.abc import Awaitable, Callable
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from contextvars import ContextVar
 from functools import partial
-from operator import length_hint
 from typing import Any, Literal
 
-from .errors import FlowError
+from .errors import FlowError, warn
+from .executors import PoolKind, pool, usable_cores
 from .flows import AsyncFlow, BatchFlow
-from .limiter import Limiter, holds, mark_held
-from .nodes import _RETRY, AsyncNode, BaseNode, BatchNode, Node, as_items
+from .limiter import Limiter, enter, held_lease, leave
+from .nodes import _RETRY, AsyncNode, BaseNode, BatchNode, Node, RetryOn, batch_items
 from .tracing import Tracer, current_tracer
 
 Errors = Literal["raise", "collect"]
-ExecutorSpec = Literal["thread", "process"] | Executor
+ExecutorSpec = PoolKind | Executor
 
 # (executor, picklable copy of the node) while an offloading batch runs; its workers inherit it.
 _OFFLOAD: ContextVar[tuple[Executor, Node] | None] = ContextVar("pocketflow_offload", default=None)
@@ -43,115 +46,109 @@ def _check_options(max_concurrency: int | None, errors: str) -> None:
 class _Batch:
     """One run of a parallel batch over `items`, calling `fn(item)` for each."""
 
-    __slots__ = ("owner", "fn", "results", "source", "pairs", "limiter", "collect", "tracer", "done", "failed", "waiting")
+    __slots__ = ("owner", "fn", "source", "total", "results", "limiter", "held", "collect", "tracer", "done",
+                 "failed", "ended", "stopping", "where")  # fmt: skip
 
     def __init__(
-        self,
-        owner: BaseNode,
-        fn: Callable[[Any], Awaitable[Any]],
-        items: list[Any],
-        limiter: Limiter | None,
-        errors: Errors,
+        self, owner: BaseNode, fn: Callable[[Any], Awaitable[Any]], items: Any, limiter: Limiter | None, errors: Errors
     ) -> None:
         self.owner, self.fn, self.limiter = owner, fn, limiter
-        self.results: list[Any] = [None] * len(items)
-        self.source = iter(items)
-        self.pairs = enumerate(self.source)
+        self.source, self.total = batch_items(items)
+        self.results: list[Any] = []
+        # The slot this task runs on, if any: the batch may borrow it (one item at a time) instead of a fresh one.
+        self.held = None if limiter is None else held_lease(limiter)
         self.collect = errors == "collect"
         self.tracer: Tracer | None = current_tracer()
         self.done = self.failed = 0
-        self.waiting: set[asyncio.Task[Any]] = set()
+        self.ended = self.stopping = False  # the items ran out / a failure is on its way out
+        self.where: dict[int, int] = {}  # id(failure) -> item index, to name the item in notes
 
     async def run(self, max_concurrency: int | None) -> list[Any]:
         """Results (or, when collecting, exceptions) in input order; the first failure otherwise propagates."""
-        cap = len(self.results)
-        if max_concurrency is not None:
-            cap = min(cap, max_concurrency)
-        limiter = self.limiter
-        inherit = limiter is not None and holds(limiter)
-        if limiter is not None:
-            # An inherited slot is one of the capacity, so `capacity` workers can already use every slot.
-            cap = min(cap, limiter.capacity)
+        cap = max_concurrency or sys.maxsize
+        if self.total is not None:
+            cap = min(cap, self.total)
+        if self.limiter is not None:
+            cap = min(cap, self.limiter.capacity)
         try:
             async with asyncio.TaskGroup() as group:
                 spawned = 0
-                while spawned < cap and length_hint(self.source):
-                    group.create_task(self._worker(acquire=not (inherit and spawned == 0)))
+                while spawned < cap and not (self.ended or self.stopping) and len(self.results) != self.total:
+                    group.create_task(self._worker())
                     spawned += 1
                     await asyncio.sleep(0)
         except BaseExceptionGroup as failure:
-            first = failure.exceptions[0]
+            errors = [exc.cancel if isinstance(exc, _ItemCancelled) else exc for exc in failure.exceptions]
         else:
             return self.results
         # Raised outside the handler: `raise ... from None` would erase the item's own __cause__ and context.
-        raise first.cancel if isinstance(first, _ItemCancelled) else first
+        first = errors[0]
+        for other in errors[1:]:
+            first.add_note(f"{self._name(other)} failed at the same time: {type(other).__name__}: {other}")
+        raise first
 
-    async def _worker(self, acquire: bool) -> None:
-        limiter = self.limiter if acquire else None
-        if limiter is not None:
-            mark_held(limiter)
+    async def _worker(self) -> None:
         task = asyncio.current_task()
         assert task is not None
-        pairs, fn, results, tracer = self.pairs, self.fn, self.results, self.tracer
-        while True:
-            if limiter is not None and not await self._acquire(limiter, task):
-                return
+        source, fn, results, limiter, held = self.source, self.fn, self.results, self.limiter, self.held
+        while not self.stopping:
+            if task.cancelling():
+                raise asyncio.CancelledError  # an item swallowed this worker's cancellation: stop here
             try:
-                pair = next(pairs, None)
-                if pair is None:
-                    self._stop_waiters()
-                    return
-                index, item = pair
-                try:
-                    results[index] = await fn(item)
-                except Exception as exc:
-                    if self._failed(index, exc):
-                        raise
-                except asyncio.CancelledError as exc:
-                    if task.cancelling():
-                        raise  # the batch or its caller is stopping this worker
-                    # The item cancelled itself (say, it awaited a cancelled future). A TaskGroup ignores a
-                    # cancelled child, which would silently drop this worker's remaining items: fail instead.
-                    if self._failed(index, exc):
-                        raise _ItemCancelled(exc) from exc
-                else:
-                    if tracer is not None:
-                        self._report()
+                item = next(source)
+            except StopIteration:
+                self.ended = True
+                return
+            index = len(results)
+            results.append(None)
+            if limiter is None:
+                await self._item(task, index, item)
+                continue
+            lease = await limiter._take(held)
+            token = enter(limiter, lease)
+            try:
+                await self._item(task, index, item)
             finally:
-                if limiter is not None:
-                    limiter.release()
+                leave(token)
+                limiter._give_back(lease)
 
-    async def _acquire(self, limiter: Limiter, task: asyncio.Task[Any]) -> bool:
-        """Wait for a slot unless the items run out first; a worker that finds them gone stops the waiters.
-
-        Otherwise a finished batch would wait for slots it has no use for, behind other batches' items.
-        """
-        if not length_hint(self.source):
-            self._stop_waiters()
-            return False
-        self.waiting.add(task)
+    async def _item(self, task: asyncio.Task[Any], index: int, item: Any) -> None:
         try:
-            await limiter.acquire()
-        finally:
-            self.waiting.discard(task)
-        return True
-
-    def _stop_waiters(self) -> None:
-        for waiter in self.waiting:
-            waiter.cancel()
+            self.results[index] = await self.fn(item)
+        except Exception as exc:
+            if self._failed(index, exc):
+                raise
+        except asyncio.CancelledError as exc:
+            if task.cancelling():
+                raise  # the batch or its caller is stopping this worker
+            # The item cancelled itself (say, it awaited a cancelled future). A TaskGroup ignores a
+            # cancelled child, which would silently drop this worker's remaining items: fail instead.
+            if self._failed(index, exc):
+                raise _ItemCancelled(exc) from exc
+        else:
+            if self.tracer is not None:
+                self._report()
 
     def _failed(self, index: int, exc: BaseException) -> bool:
         """Count and report a failed item; when collecting, keep `exc` as its outcome. True: raise it."""
         self.failed += 1
         if self.collect:
             self.results[index] = exc
+        else:
+            self.stopping = True
+            self.where[id(exc)] = index
         self._report()
         return not self.collect
+
+    def _name(self, exc: BaseException) -> str:
+        index = self.where.get(id(exc))
+        return "another task" if index is None else f"item {index}"
 
     def _report(self) -> None:
         if self.tracer is not None:
             self.done += 1
-            self.tracer.on_item_done(self.owner, self.done, self.failed, len(self.results))
+            total = len(self.results) if self.total is None else self.total
+            self.tracer.on_item_done(self.owner, self.done, self.failed, total)
 
 
 class _ItemCancelled(Exception):
@@ -173,10 +170,18 @@ class AsyncParallelBatchNode(AsyncNode, BatchNode):
 
     `max_concurrency` caps items in flight; `limiter` shares a cap with other batches; `errors="collect"` puts
     each failing item's exception in its result slot instead of cancelling the batch; `executor` ("thread",
-    "process" or an Executor) runs the node's synchronous `exec` off the event loop (on a copy of the node
-    without successors, which must be picklable for processes); its sync `exec_fallback` then handles the
-    last failure, on the event loop.
+    "process" or any concurrent.futures.Executor) runs the node's synchronous `exec` off the event loop, on a
+    copy of the node without successors (which must be picklable for processes); its sync `exec_fallback` then
+    handles the last failure, on the event loop. A "thread" or "process" pool has `workers` workers (default:
+    the usable cores) and is shared by every run of the enclosing flow.
     """
+
+    _sync_hooks_used = frozenset({"exec", "exec_fallback"})
+    max_concurrency: int | None
+    limiter: Limiter | None
+    errors: Errors
+    executor: ExecutorSpec | None
+    workers: int | None
 
     def __init__(
         self,
@@ -187,52 +192,73 @@ class AsyncParallelBatchNode(AsyncNode, BatchNode):
         limiter: Limiter | None = None,
         errors: Errors = "raise",
         executor: ExecutorSpec | None = None,
+        workers: int | None = None,
         backoff: float = 1.0,
         jitter: float = 0.0,
+        retry_on: RetryOn | None = None,
+        timeout: float | None = None,
     ) -> None:
-        super().__init__(max_retries, wait, backoff=backoff, jitter=jitter)
+        super().__init__(max_retries, wait, backoff=backoff, jitter=jitter, retry_on=retry_on, timeout=timeout)
         _check_options(max_concurrency, errors)
+        name = type(self).__name__
         if isinstance(executor, str) and executor not in ("thread", "process"):
             raise FlowError(f"executor must be 'thread', 'process' or an Executor, got {executor!r}")
-        if executor is not None and type(self).exec_async is not AsyncParallelBatchNode.exec_async:
-            raise FlowError(f"{type(self).__name__}: executor= runs the sync exec(); override exec, not exec_async")
-        self.max_concurrency, self.limiter, self.errors, self.executor = max_concurrency, limiter, errors, executor
+        if workers is not None and (not isinstance(executor, str) or not isinstance(workers, int) or workers < 1):
+            raise FlowError(f"workers must be a positive int and sizes a 'thread' or 'process' pool, got {workers!r}")
+        overrides_exec_async = type(self).exec_async is not AsyncParallelBatchNode.exec_async
+        if executor is not None and overrides_exec_async:
+            raise FlowError(f"{name}: executor= runs the sync exec(); override exec, not exec_async")
+        if executor is None and not overrides_exec_async and type(self).exec is not BaseNode.exec:
+            warn(f"{name} defines a sync exec() but no executor=, so every item's result would be None: pass "
+                 f"executor='thread' (or 'process', or an Executor), or define exec_async instead")  # fmt: skip
+        self.max_concurrency, self.limiter, self.errors = max_concurrency, limiter, errors
+        self.executor, self.workers = executor, workers
 
-    async def exec_async(self, prep_res: Any) -> Any:
+    async def exec_async(self, prep_res: Any, /) -> Any:
         """Upstream default (None), unless executor= is set: then the sync exec runs on the executor."""
         offload = _OFFLOAD.get()
         if offload is None:
             return None
-        pool, stub = offload
-        return await asyncio.get_running_loop().run_in_executor(pool, _call_exec, stub, prep_res, _RETRY.get())
+        executor, stub = offload
+        return await asyncio.get_running_loop().run_in_executor(executor, _call_exec, stub, prep_res, _RETRY.get())
 
-    async def exec_fallback_async(self, prep_res: Any, exc: Exception) -> Any:
+    async def exec_fallback_async(self, prep_res: Any, exc: Exception, /) -> Any:
         """Upstream default (re-raise), unless executor= is set: then the sync exec's pair, exec_fallback, decides."""
         if self.executor is None:
             raise exc
         return self.exec_fallback(prep_res, exc)
 
     async def _exec_async(self, items: Any) -> Any:
-        batch = _Batch(self, partial(AsyncNode._exec_async, self), as_items(items), self.limiter, self.errors)
+        batch = _Batch(self, partial(AsyncNode._exec_async, self), items, self.limiter, self.errors)
         if self.executor is None:
             return await batch.run(self.max_concurrency)
-        pool, owned = self._open_executor()
+        with self._executor() as executor:
+            token = _OFFLOAD.set((executor, self._stub(executor)))
+            try:
+                return await batch.run(self.max_concurrency)
+            finally:
+                _OFFLOAD.reset(token)
+
+    def _executor(self) -> AbstractContextManager[Executor]:
+        if isinstance(self.executor, Executor):
+            return nullcontext(self.executor)
+        assert self.executor is not None
+        return pool(self.executor, self.workers or usable_cores())
+
+    def _stub(self, executor: Executor) -> Node:
+        """The copy of this node that runs exec on the executor; checked up front for a process pool."""
         stub = copy.copy(self)
         stub.successors, stub.executor, stub.limiter = {}, None, None
-        token = _OFFLOAD.set((pool, stub))
-        try:
-            return await batch.run(self.max_concurrency)
-        finally:
-            _OFFLOAD.reset(token)
-            if owned:
-                pool.shutdown(wait=False, cancel_futures=True)
-
-    def _open_executor(self) -> tuple[Executor, bool]:
-        """The executor for this run and whether the run owns it (and so shuts it down)."""
-        if isinstance(self.executor, Executor):
-            return self.executor, False
-        size = self.max_concurrency or os.cpu_count() or 1
-        return (ThreadPoolExecutor(size) if self.executor == "thread" else ProcessPoolExecutor(size)), True
+        if isinstance(executor, ProcessPoolExecutor):
+            try:
+                pickle.dumps(stub)
+            except Exception as exc:
+                raise FlowError(
+                    f"{type(self).__name__} can't be sent to a process pool ({type(exc).__name__}: {exc}): keep "
+                    "clients, locks and open files off the node and define it at module level, or use "
+                    "executor='thread'"
+                ) from exc
+        return stub
 
 
 class AsyncParallelBatchFlow(AsyncFlow, BatchFlow):
@@ -241,6 +267,10 @@ class AsyncParallelBatchFlow(AsyncFlow, BatchFlow):
     With `errors="collect"`, post_async receives the per-run outcomes (last action or exception, in input
     order) as exec_res; otherwise exec_res is None, as upstream.
     """
+
+    max_concurrency: int | None
+    limiter: Limiter | None
+    errors: Errors
 
     def __init__(
         self,
@@ -259,11 +289,12 @@ class AsyncParallelBatchFlow(AsyncFlow, BatchFlow):
         return await self._orch_async(self._shared_for_run(shared), {**self.params, **run_params})
 
     async def _lifecycle_async(self, shared: Any) -> Any:
-        runs = await self.prep_async(shared) or []
-        batch = _Batch(self, partial(self._run_one, shared), as_items(runs), self.limiter, self.errors)
+        runs = await self.prep_async(shared)
+        runs = [] if runs is None else runs
+        batch = _Batch(self, partial(self._run_one, shared), runs, self.limiter, self.errors)
         outcomes = await batch.run(self.max_concurrency)
         return await self.post_async(shared, runs, outcomes if self.errors == "collect" else None)
 
-    async def post_async(self, shared: Any, prep_res: Any, exec_res: Any) -> Any:
+    async def post_async(self, shared: Any, prep_res: Any, exec_res: Any, /) -> Any:
         """The default action, as upstream (whose exec_res here is always None)."""
         return None

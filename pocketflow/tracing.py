@@ -6,7 +6,7 @@ With no tracer installed the cost is one ContextVar lookup per node run (and per
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -20,20 +20,23 @@ T = TypeVar("T")
 class Tracer:
     """Override the hooks you need; each runs on the event loop thread (or the caller's thread for sync flows)."""
 
-    def on_node_start(self, node: BaseNode) -> None:
+    def on_node_start(self, node: BaseNode, /) -> None:
         """A node (or flow) run begins."""
 
-    def on_node_end(self, node: BaseNode, action: Any, seconds: float) -> None:
+    def on_node_end(self, node: BaseNode, action: Any, seconds: float, /) -> None:
         """A node run returned `action` after `seconds`."""
 
-    def on_node_error(self, node: BaseNode, exc: BaseException, seconds: float) -> None:
+    def on_node_error(self, node: BaseNode, exc: BaseException, seconds: float, /) -> None:
         """A node run raised (cancellation included) after `seconds`."""
 
-    def on_retry(self, node: BaseNode, attempt: int, exc: Exception) -> None:
+    def on_retry(self, node: BaseNode, attempt: int, exc: Exception, /) -> None:
         """An item's exec raised `exc`; retry number `attempt` (1 = first retry) comes next."""
 
-    def on_item_done(self, node: BaseNode, done: int, failed: int, total: int) -> None:
-        """A batch item finished: `done` of `total` finished so far, `failed` of them with an error."""
+    def on_item_done(self, node: BaseNode, done: int, failed: int, total: int, /) -> None:
+        """A batch item finished: `done` of `total` finished so far, `failed` of them with an error.
+
+        `total` is the number of items, or, when prep returned an iterator, the number taken from it so far.
+        """
 
 
 _TRACER: ContextVar[Tracer | None] = ContextVar("pocketflow_tracer", default=None)
@@ -93,14 +96,13 @@ def report_retry(node: BaseNode, attempt: int, exc: Exception) -> None:
         tracer.on_retry(node, attempt, exc)
 
 
-def progress(node: BaseNode, items: list[T]) -> Iterable[T]:
+def progress(node: BaseNode, items: Iterator[T], total: int | None) -> Iterator[T]:
     """Iterate a sequential batch; with a tracer, report on_item_done after each item's loop body."""
     tracer = _TRACER.get()
-    return items if tracer is None else _reporting(tracer, node, items)
+    return items if tracer is None else _reporting(tracer, node, items, total)
 
 
-def _reporting(tracer: Tracer, node: BaseNode, items: list[T]) -> Iterator[T]:
-    total = len(items)
+def _reporting(tracer: Tracer, node: BaseNode, items: Iterator[T], total: int | None) -> Iterator[T]:
     for done, item in enumerate(items, 1):
         yield item
-        tracer.on_item_done(node, done, 0, total)
+        tracer.on_item_done(node, done, 0, done if total is None else total)
