@@ -3,8 +3,10 @@
 Real HTTP (aiohttp) on 127.0.0.1 so the SDKs' connection pools, retries and timeouts are exercised for real;
 a latency model (time to first token + output tokens / tokens per second, with jitter) so concurrency pays off
 measurably; injectable faults (429 with Retry-After, 500, 529/503 overloaded, slow, dropped, truncated, code
-blocks dropped) and an rpm limit so retry and rate-limit logic can be tested; and counters (requests, statuses,
-peak in flight, TCP connections opened) so tests can assert on what really went over the wire.
+blocks dropped); requests- and tokens-per-minute limits enforced over a sliding window and announced in every
+chat response in each provider's own headers (OpenAI `x-ratelimit-*`, Anthropic `anthropic-ratelimit-*`), so
+retry, pacing and limit learning can be tested; both batch APIs (see utils.llm_server_batch); and counters
+(requests, statuses, peak in flight, TCP connections opened) so tests can assert on what really went over the wire.
 
 Translation requests (see utils.pseudo) are answered by the server's `translator` (utils.llm_translators: a
 faithful pseudo-localizer by default, or one of the ways models get a translation wrong); anything else
@@ -28,6 +30,7 @@ import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 try:
@@ -59,7 +62,11 @@ class Faults:
     further request with that probability (seeded). `overloaded` is 529 on Anthropic and 503 on OpenAI.
     `drop` closes the connection without a response; `slow` adds `slow_delay` seconds; `truncate` cuts the
     reply in half (finish_reason "length" / stop_reason "max_tokens"); `drop_code_blocks` removes fenced code
-    blocks from the reply (a "translation" that breaks the document).
+    blocks from the reply (a "translation" that breaks the document). Broken answers to the same request (the
+    tokens are counted as paid for): `non_json` is a 200 with a proxy's HTML page, `empty_choices` a 200 with
+    "choices": [] / "content": [], `null_content` a 200 whose text is null / empty, `trickle` a 200 whose body
+    arrives one byte every `trickle_delay` seconds. `quota` is OpenAI's 429 insufficient_quota and Anthropic's
+    400 "credit balance is too low" (`billing` is Anthropic's 402 billing_error on both paths).
     """
 
     rate_limit: float = 0.0
@@ -78,6 +85,19 @@ class Faults:
     truncate_count: int = 0
     drop_code_blocks: float = 0.0
     drop_code_blocks_count: int = 0
+    quota: float = 0.0
+    quota_count: int = 0
+    billing: float = 0.0
+    billing_count: int = 0
+    non_json: float = 0.0
+    non_json_count: int = 0
+    empty_choices: float = 0.0
+    empty_choices_count: int = 0
+    null_content: float = 0.0
+    null_content_count: int = 0
+    trickle: float = 0.0
+    trickle_count: int = 0
+    trickle_delay: float = 1.0
 
 
 @dataclass
@@ -117,6 +137,8 @@ _ERROR_SHAPES = {
     "rate_limit": ("requests", "rate_limit_exceeded", "rate_limit_error"),
     "server_error": ("server_error", None, "api_error"),
     "overloaded": ("server_error", "overloaded", "overloaded_error"),
+    "quota": ("insufficient_quota", "insufficient_quota", "invalid_request_error"),
+    "billing": ("billing_error", "billing_error", "billing_error"),
 }
 
 
@@ -151,6 +173,61 @@ def _text_of(content: Any) -> str:
     return ""
 
 
+class _Window:
+    """Units admitted over the last `window` seconds against `per_minute` scaled to the window."""
+
+    def __init__(self, per_minute: int, window: float) -> None:
+        self.per_minute = per_minute
+        self.window = window
+        self.budget = per_minute * window / 60
+        self._admitted: collections.deque[tuple[float, int]] = collections.deque()
+        self._used = 0
+
+    def _expire(self, now: float) -> None:
+        while self._admitted and self._admitted[0][0] <= now - self.window:
+            self._used -= self._admitted.popleft()[1]
+
+    def wait(self, units: int, now: float) -> float | None:
+        """Seconds until `units` fit (0.0: now); None if they never can (more than the whole window holds)."""
+        self._expire(now)
+        if units > self.budget:
+            return None
+        excess = self._used + units - self.budget
+        if excess <= 0:
+            return 0.0
+        for admitted_at, admitted in self._admitted:  # oldest first: when enough of them have left the window
+            excess -= admitted
+            if excess <= 0:
+                return admitted_at + self.window - now
+        return 0.0  # not reached: units <= budget, so the admitted units cover the excess
+
+    def add(self, units: int, now: float) -> None:
+        self._admitted.append((now, units))
+        self._used += units
+
+    def remaining(self, now: float) -> int:
+        """The per-minute limit less what the window holds (with a one-minute window: exactly what is left)."""
+        self._expire(now)
+        return max(0, self.per_minute - self._used)
+
+    def reset(self, now: float) -> float:
+        """Seconds until the window is empty again."""
+        self._expire(now)
+        return self._admitted[-1][0] + self.window - now if self._admitted else 0.0
+
+
+def _duration(seconds: float) -> str:
+    """An OpenAI reset duration: "20ms", "1.5s", "6m0s", "1h0m0s"."""
+    if seconds < 1:
+        return f"{math.ceil(seconds * 1000)}ms"
+    minutes, rest = divmod(seconds, 60)
+    hours, minutes = divmod(int(minutes), 60)
+    text = f"{rest:.3f}".rstrip("0").rstrip(".") + "s"
+    if hours or minutes:
+        text = f"{minutes}m{text}"
+    return f"{hours}h{text}" if hours else text
+
+
 class LLMServer:
     """Loopback OpenAI/Anthropic-compatible server; see the module docstring.
 
@@ -168,7 +245,10 @@ class LLMServer:
         seed: int = 0,
         faults: Faults | None = None,
         rpm: int | None = None,
-        rpm_window: float = 60.0,
+        tpm: int | None = None,
+        input_tpm: int | None = None,
+        output_tpm: int | None = None,
+        window: float = 60.0,
         expected_api_key: str | None = None,
         unknown_models: Iterable[str] = (),
         translator: str = "faithful",
@@ -180,14 +260,14 @@ class LLMServer:
         self.tokens_per_second = tokens_per_second
         self.jitter = jitter
         self.faults = faults if faults is not None else Faults()
-        self.rpm = rpm
-        self.rpm_window = rpm_window
         self.expected_api_key = expected_api_key
         self.unknown_models = set(unknown_models)
         self.translator = translator  # how translation requests are answered (utils.llm_translators)
         self.stats = ServerStats()
         self._random = random.Random(seed)
-        self._accepted: collections.deque[float] = collections.deque()  # rpm window
+        # Per-minute limits, each enforced over a sliding `window` (a shorter window is stricter: no minute-long burst).
+        limits = {"requests": rpm, "tokens": tpm, "input-tokens": input_tpm, "output-tokens": output_tpm}
+        self.limits = {kind: _Window(limit, window) for kind, limit in limits.items() if limit}
         self._runner: web.ServerRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -306,6 +386,8 @@ class LLMServer:
             return web.Response(status=499)  # never reaches the client: the connection is gone
         finally:
             self.stats.in_flight -= 1
+        if request.path in (_OPENAI_PATH, _ANTHROPIC_PATH):
+            response.headers.update(self.limit_headers(anthropic))
         by_status = self.stats.responses_by_status
         by_status[response.status] = by_status.get(response.status, 0) + 1
         return response
@@ -329,7 +411,7 @@ class LLMServer:
             message = "invalid x-api-key" if anthropic else "Incorrect API key provided."
             raise _Reject(401, "authentication", message)
 
-    async def _chat(self, request: web.BaseRequest, anthropic: bool) -> web.Response:
+    async def _chat(self, request: web.BaseRequest, anthropic: bool) -> web.StreamResponse:
         self._check_auth(request, anthropic)
         body = await self._json_body(request)
         model = body.get("model")
@@ -349,8 +431,6 @@ class LLMServer:
         if anthropic and not isinstance(max_tokens, int):
             raise _Reject(400, "invalid_request", "max_tokens: field required")
         self._models_seen[model] = None
-        self._admit()
-        self._inject_failures(anthropic)
 
         prompt = "".join(_text_of(m.get("content")) for m in messages if isinstance(m, dict))
         prompt += _text_of(body.get("system"))
@@ -361,6 +441,8 @@ class LLMServer:
             text = translate(self.translator, translation[1], translation[0])
         else:
             text = f"Echo: {last_user}"
+        self._admit(_count_tokens(prompt), _count_tokens(text))
+        self._inject_failures(anthropic)
         if self._trigger("drop_code_blocks"):
             text = drop_code_blocks(text)
 
@@ -378,6 +460,10 @@ class LLMServer:
         if translation is not None:
             self.stats.translations.append((model, translation[0]))
         make = self._anthropic_message if anthropic else self._openai_completion
+        answer = make(model, text, truncated, input_tokens, output_tokens)
+        broken = await self._broken_answer(request, anthropic, answer)
+        if broken is not None:
+            return broken
         return web.json_response(make(model, text, truncated, input_tokens, output_tokens), headers=_id_headers())
 
     async def _json_body(self, request: web.BaseRequest) -> dict[str, Any]:
@@ -389,19 +475,46 @@ class LLMServer:
             raise _Reject(400, "invalid_request", "request body must be a JSON object")
         return body
 
-    def _admit(self) -> None:
-        """Enforce the rpm limit over a sliding window; only accepted requests count against it."""
-        if self.rpm is None:
+    def _admit(self, input_tokens: int, output_tokens: int) -> None:
+        """Enforce every limit over its sliding window; only accepted requests count against them.
+
+        Tokens are charged on admission, output included (the server knows its answer before it "streams" it).
+        """
+        if not self.limits:
             return
+        costs = {"requests": 1, "tokens": input_tokens + output_tokens, "input-tokens": input_tokens,
+                 "output-tokens": output_tokens}  # fmt: skip
         now = time.monotonic()
-        while self._accepted and self._accepted[0] <= now - self.rpm_window:
-            self._accepted.popleft()
-        if len(self._accepted) >= self.rpm:
-            wait = self._accepted[0] + self.rpm_window - now
+        waits = {kind: window.wait(costs[kind], now) for kind, window in self.limits.items()}
+        if too_large := [kind for kind, wait in waits.items() if wait is None]:
+            kind = too_large[0]
+            raise _Reject(429, "rate_limit", f"Request too large: {costs[kind]} {kind} against a limit of "
+                          f"{self.limits[kind].per_minute} {kind} per minute.")  # fmt: skip
+        kind, wait = max(waits.items(), key=lambda item: item[1] or 0.0)
+        if wait:
             raise _Reject(
-                429, "rate_limit", f"Rate limit reached: {self.rpm} requests per minute.", _retry_headers(wait)
-            )
-        self._accepted.append(now)
+                429, "rate_limit", f"Rate limit reached: {self.limits[kind].per_minute} {kind} per minute.",
+                _retry_headers(wait),
+            )  # fmt: skip
+        for kind, window in self.limits.items():
+            window.add(costs[kind], now)
+
+    def limit_headers(self, anthropic: bool) -> dict[str, str]:
+        """The limits as the provider announces them: per minute, remaining now, reset when the window is empty."""
+        now = time.monotonic()
+        headers: dict[str, str] = {}
+        for kind, window in self.limits.items():
+            remaining, reset = window.remaining(now), window.reset(now)
+            if anthropic:
+                prefix = f"anthropic-ratelimit-{kind}"
+                when = datetime.now(UTC) + timedelta(seconds=math.ceil(reset))
+                headers |= {f"{prefix}-limit": str(window.per_minute), f"{prefix}-remaining": str(remaining),
+                            f"{prefix}-reset": when.strftime("%Y-%m-%dT%H:%M:%SZ")}  # fmt: skip
+            elif kind in ("requests", "tokens"):
+                headers |= {f"x-ratelimit-limit-{kind}": str(window.per_minute),
+                            f"x-ratelimit-remaining-{kind}": str(remaining),
+                            f"x-ratelimit-reset-{kind}": _duration(reset)}  # fmt: skip
+        return headers
 
     def _inject_failures(self, anthropic: bool) -> None:
         if self._trigger("rate_limit"):
@@ -414,6 +527,42 @@ class LLMServer:
             raise _Reject(529 if anthropic else 503, "overloaded", "Overloaded (injected).")
         if self._trigger("drop"):
             raise _Drop()
+        if self._trigger("quota"):
+            if anthropic:
+                raise _Reject(400, "quota", "Your credit balance is too low to access the Anthropic API. "
+                                            "Please go to Plans & Billing to upgrade or purchase credits.")  # fmt: skip
+            raise _Reject(429, "quota", "You exceeded your current quota, please check your plan and billing details.")
+        if self._trigger("billing"):
+            raise _Reject(402, "billing", "This organization has no payment method: add one in Plans & Billing.")
+
+    async def _broken_answer(
+        self, request: web.BaseRequest, anthropic: bool, answer: dict[str, Any]
+    ) -> web.StreamResponse | None:
+        """A 200 that is no usable answer, if a `Faults` broken-answer kind hits this request."""
+        if self._trigger("non_json"):
+            page = "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>"
+            return web.Response(text=page, content_type="text/html")
+        if self._trigger("empty_choices"):
+            answer["content" if anthropic else "choices"] = []
+        elif self._trigger("null_content"):
+            if anthropic:
+                answer["content"] = [{"type": "text", "text": ""}]
+            else:
+                answer["choices"][0]["message"]["content"] = None
+        elif self._trigger("trickle"):
+            body = json.dumps(answer).encode()
+            response = web.StreamResponse(headers={"Content-Type": "application/json"})
+            response.content_length = len(body)
+            await response.prepare(request)  # type: ignore[arg-type]
+            with contextlib.suppress(ConnectionResetError):  # the client gave up waiting, as it should
+                for i in range(len(body)):
+                    await response.write(body[i : i + 1])
+                    await asyncio.sleep(self.faults.trickle_delay)
+                await response.write_eof()
+            return response
+        else:
+            return None
+        return web.json_response(answer, headers=_id_headers())
 
     def _trigger(self, kind: str) -> bool:
         """Whether fault `kind` hits this request: pending count first, then the seeded probability."""
@@ -526,6 +675,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--jitter", type=float, default=0.0, help="latency jitter fraction, e.g. 0.2")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rpm", type=int, default=None, help="requests per minute before 429s")
+    parser.add_argument("--tpm", type=int, default=None, help="tokens (input + output) per minute before 429s")
+    parser.add_argument("--window", type=float, default=60.0, help="seconds of the sliding window the limits use")
     parser.add_argument("--api-key", default=None, help="require this API key (401 otherwise)")
     parser.add_argument("--translator", choices=TRANSLATORS, default="faithful",
                         help="how translation requests are answered (default: faithful)")  # fmt: skip
@@ -545,6 +696,8 @@ async def _serve(args: argparse.Namespace) -> None:
         seed=args.seed,
         faults=faults,
         rpm=args.rpm,
+        tpm=args.tpm,
+        window=args.window,
         expected_api_key=args.api_key,
         translator=args.translator,
     )

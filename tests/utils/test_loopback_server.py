@@ -250,7 +250,7 @@ async def test_rpm_limit_returns_429_with_the_wait() -> None:
 
 
 async def test_rpm_window_frees_up_after_retry_after() -> None:
-    async with LLMServer(rpm=2, rpm_window=1.0) as srv:
+    async with LLMServer(rpm=120, window=1.0) as srv:
         async with _openai(srv) as client:
             await asyncio.gather(_ask_openai(client), _ask_openai(client))
             with pytest.raises(openai.RateLimitError) as error:
