@@ -32,6 +32,7 @@ def test_rate_limit_floor_counts_the_burst() -> None:
     assert translate.rate_limit_floor(500, 600, 1.0) == 49.0  # 10 per second, the first 10 at once
     assert translate.rate_limit_floor(100, 1200, 1.0) == 4.0
     assert translate.rate_limit_floor(10, 600, 1.0) == 0.0
+    assert translate.token_floor(540_000, 150_000, 1.0) == pytest.approx((540_000 - 2_500) * 60 / 150_000)
 
 
 def test_excerpt_cuts_before_a_heading_within_budget() -> None:
@@ -55,10 +56,14 @@ async def test_translate_modes_and_scale_run(tmp_path: Path, monkeypatch: pytest
     assert [r.requests for r in results][:2] == [8, 8] and results[2].requests >= 8
     assert all(0 < r.slowest <= r.wall for r in results)
 
-    plan = translate.Plan(tps=1e6, short_tokens=100, long_tokens=100, scale_requests=12, scale_rpm=6000)
-    scale, server_view = await translate.scale_run(plan)  # sets OPENAI_BASE_URL itself; monkeypatch restores it
-    assert (scale.succeeded, scale.lost) == (12, 0)
-    assert server_view["responses_by_status"]["200"] == 12
+    plan = translate.Plan(tps=1e6, short_tokens=100, long_tokens=100, scale_requests=12, scale_rpm=6000,
+                          scale_tpm=10**7)  # fmt: skip
+    for configured in (False, True):  # each sets OPENAI_BASE_URL itself; monkeypatch restores it
+        scale, server_view = await translate.scale_run(plan, configured=configured)
+        assert (scale.succeeded, scale.lost) == (12, 0)
+        assert server_view["responses_by_status"]["200"] == 12
+        assert "5,820 requests/min" in scale.limits  # 97% of the server's 6,000, learned or configured
+        assert scale.tokens > 12 * 200 and scale.token_floor == 0
 
 
 def test_image_modes_write_identical_outputs(tmp_path: Path) -> None:
