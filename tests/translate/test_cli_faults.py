@@ -294,6 +294,26 @@ async def test_credentials_in_the_base_url_never_reach_the_terminal(
         assert secret not in shown
 
 
+@pytest.mark.usefixtures("logging_restored")
+def test_verbose_log_lines_carry_no_credentials(
+    tricky: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from apps.translate.__main__ import main
+
+    with HostileServer("echo_auth") as hs:
+        url = hs.openai_url.replace("http://", "http://alice:pa55word-xyz@") + "?api-key=query-secret-123"
+        point_at(monkeypatch, url, url, retries=2)
+        hs.script.extend(["wait", "drop"])  # two retries logged, then the server's echoes of what it was sent
+        argv = [str(tricky), "-l", "fr", "-o", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "c"), "-v"]
+        assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "HTTP 429; retry 1 of 2" in err and "connection failed; retry 1 of 2" in err
+    assert "bad credentials: Basic ***" in err  # the server's echo of the Authorization header, redacted
+    for secret in ("pa55word-xyz", base64.b64encode(b"alice:pa55word-xyz").decode(), "query-secret-123",
+                   "sk-test-secret-key"):  # fmt: skip
+        assert secret not in err
+
+
 @pytest.fixture
 def logging_restored() -> Iterator[None]:
     """main() sets up logging for the process: undo it, so that other tests see the logging they expect."""

@@ -5,6 +5,7 @@ by both, against tests/hostile_server.py, written apart from it: the same behavi
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import socket
@@ -97,6 +98,24 @@ async def test_llm_timeout_is_a_deadline_for_the_whole_request(
         await complete_async("hello there")
     assert time.monotonic() - started < 5
     assert not info.value.refused
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_a_request_past_its_deadline_leaves_no_connection_open(
+    monkeypatch: pytest.MonkeyPatch, provider: str
+) -> None:
+    async with LLMServer() as srv:
+        point_at(monkeypatch, Faulty(srv.base_url, srv.anthropic_base_url, lambda *_: None, lambda: 0), provider)
+        monkeypatch.setenv("LLM_TIMEOUT", "0.3")
+        srv.faults.trickle_delay, srv.faults.trickle_count = 0.2, 3
+        with pytest.raises(LLMConnectionError, match="timed out"):
+            await complete_async("hello there")
+        for _ in range(50):
+            if srv.stats.open_connections == 0:
+                break
+            await asyncio.sleep(0.02)
+        assert srv.stats.open_connections == 0 and srv.stats.connections_opened == 3
+        assert "hello" in (await complete_async("hello")).text  # and the client still works
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
