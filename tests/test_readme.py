@@ -6,12 +6,17 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 
 import pytest
 from markdown_it import MarkdownIt
 
+from apps.image_filters.__main__ import build_parser as image_filters_parser
+from apps.image_filters.filters import parse_filter_specs
+from apps.translate.__main__ import _parser as translate_parser
+from apps.translate.languages import parse_languages
 from utils.llm_server import LLMServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,6 +83,39 @@ async def test_the_asyncio_repl_exits_cleanly_after_a_real_call() -> None:
     assert out.count("'Echo: Say hi'") == 2, out + err  # the results the REPL echoes
     assert "exiting asyncio REPL" in err
     assert "Task was destroyed" not in err and "Exception ignored" not in err and "Traceback" not in err, err
+
+
+def app_commands() -> list[tuple[str, list[str]]]:
+    """Every app command line shown in the READMEs' code blocks: (app, arguments), comments and `.venv/bin/` cut."""
+    found = []
+    for readme in (ROOT / "README.md", ROOT / "apps" / "image_filters" / "README.md"):
+        for token in MarkdownIt().parse(readme.read_text(encoding="utf-8")):
+            if token.type not in ("code_block", "fence") or token.info.strip() == "python":
+                continue
+            for line in token.content.splitlines():
+                for part in line.split("#", 1)[0].split("&&"):
+                    words = shlex.split(part.replace(".venv/bin/", ""))
+                    for app, start in (("translate", 3), ("image_filters", 3), ("pf-translate", 1),
+                                       ("pf-image-filters", 1)):  # fmt: skip
+                        command = ["python", "-m", f"apps.{app}"] if start == 3 else [app]
+                        if words[:start] == command:
+                            found.append((app.removeprefix("pf-").replace("-", "_"), words[start:]))
+    return found
+
+
+def test_every_app_command_in_the_readmes_parses() -> None:
+    """Options shown in the docs exist: each command line goes through the app's own argument parser."""
+    parsers = {"translate": translate_parser, "image_filters": image_filters_parser}
+    commands = app_commands()
+    assert {app for app, _ in commands} == set(parsers) and len(commands) >= 8
+    for app, arguments in commands:
+        if "--help" in arguments:
+            continue
+        args = parsers[app]().parse_args(arguments)  # exits (a test failure) on an unknown option or a bad value
+        if app == "translate":
+            parse_languages(args.languages)
+        else:
+            parse_filter_specs(args.filters)
 
 
 @pytest.mark.parametrize("block", [code for _, code in python_blocks()][:1])
