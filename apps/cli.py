@@ -34,11 +34,10 @@ def version() -> str:
         return f"{OURS} (not installed: run from a checkout)"
 
 
-def add_standard_options(parser: argparse.ArgumentParser) -> None:
-    """--version and -v/--verbose (each app has its own -q/--quiet, which says what it hides)."""
+def add_standard_options(parser: argparse.ArgumentParser, verbose: str) -> None:
+    """--version and -v/--verbose, whose help says what it shows (each app has its own -q/--quiet)."""
     parser.add_argument("--version", action="version", version=f"%(prog)s ({version()})")
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        help="log retries, waits, rate pacing and which .env file was read")  # fmt: skip
+    parser.add_argument("-v", "--verbose", action="store_true", help=verbose)
 
 
 def setup_logging(verbose: bool) -> None:

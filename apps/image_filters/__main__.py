@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "50 images)")
     p.add_argument("-q", "--quiet", action="store_true",
                    help="no progress bar and no summary; failures are still shown")
-    add_standard_options(p)
+    add_standard_options(p, verbose="log more than errors, such as files left by an interrupted run being removed")
     p.add_argument("--list-filters", action="store_true", help="describe every filter and its parameters, then exit")
     return p
 

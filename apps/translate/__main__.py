@@ -92,7 +92,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="show chunks, requests and estimated tokens; send nothing")
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="no progress bar or summary table (errors still shown)")
-    add_standard_options(parser)
+    add_standard_options(parser, verbose="log retries, waits, rate pacing and which .env file was read")
     return parser  # fmt: skip
 
 
