@@ -23,16 +23,43 @@ def test_scope_reads_fall_through_and_writes_stay_local():
         scope["missing"]
 
 
-def test_scope_deletes_only_its_own_keys():
-    parent = {"a": 1}
+def test_scope_deletes_and_pops_within_this_run_only():
+    parent = {"a": 1, "b": 2, "c": 3}
     scope = pf.Scope(parent)
-    scope["a"] = 2
-    del scope["a"]
-    assert scope["a"] == 1
-    with pytest.raises(KeyError, match="shared.parent"):
-        del scope["a"]
+    scope["a"] = 10
+    del scope["a"]  # an overridden key: gone from this run, not unmasked
+    assert "a" not in scope and scope.get("a") is None
+    assert scope.pop("b", None) == 2 and "b" not in scope  # an inherited key
+    assert scope.pop("b", "gone") == "gone"
+    with pytest.raises(KeyError):
+        del scope["b"]
+    assert parent == {"a": 1, "b": 2, "c": 3}
+    assert dict(scope) == {"c": 3} and len(scope) == 1 and list(scope) == ["c"]
+    scope["b"] = 20  # writing a deleted key brings it back, locally
+    assert dict(scope) == {"c": 3, "b": 20}
     scope.parent["top"] = True
-    assert parent["top"] is True
+    assert parent["top"] is True and scope["top"] is True
+
+
+def test_scope_copy_merge_and_json():
+    import copy
+    import json
+
+    parent = {"a": 1, "items": [1]}
+    scope = pf.Scope(parent)
+    scope["b"] = 2
+    del scope["a"]
+    twin = scope.copy()
+    twin["c"] = 3
+    assert "c" not in scope and twin.parent is parent and "a" not in twin
+    assert copy.copy(scope) == scope and copy.copy(scope) is not scope
+    merged = scope | {"d": 4}
+    assert isinstance(merged, pf.Scope) and merged["d"] == 4 and "d" not in scope
+    assert {"z": 0} | scope == {"z": 0, "b": 2, "items": [1]}
+    scope |= {"e": 5}
+    assert scope["e"] == 5
+    assert json.loads(json.dumps(dict(scope))) == {"b": 2, "items": [1], "e": 5}
+    assert scope == {"b": 2, "items": [1], "e": 5}
 
 
 def test_nested_scopes_layer():
