@@ -37,8 +37,10 @@ def installation_problem() -> str | None:
         if origin is None or origin.parent != root / name:
             found = "no module" if spec is None else (str(origin) if origin else "a namespace folder")
             owners = _owners(origin.parent.parent, name) if origin else []
-            culprit = f" (installed by {', '.join(owners)})" if owners else ""
-            return f"'import {name}' finds {found}{culprit} instead of {OURS}'s {root / name}: {FIX}"
+            if owners:
+                return f"'import {name}' finds {found} (installed by {', '.join(owners)}) instead of {OURS}'s: {FIX}"
+            return (f"'import {name}' finds {found} instead of {OURS}'s {root / name}: run from another folder "
+                    f"(or the installed command), or rename that {name}")  # fmt: skip
     sharing = {owner: packages for owner, packages in _sharers(root).items() if owner != OURS}
     if sharing:
         owner, packages = next(iter(sharing.items()))
