@@ -117,6 +117,9 @@ class ServerStats:
     translations: list[tuple[str, str]] = field(default_factory=list)  # (model, language) per 200 reply
 
 
+_Answer = tuple[str, str, bool, int, int, tuple[str, str] | None]
+
+
 class _Reject(Exception):
     """Ends a request with an error response in the provider's JSON shape."""
 
@@ -272,6 +275,9 @@ class LLMServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._models_seen: dict[str, None] = {}
+        from utils.llm_server_batch import BatchAPI  # here: it builds on this module
+
+        self.batches = BatchAPI(self)
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -397,6 +403,9 @@ class LLMServer:
             if request.method != "POST":
                 raise _Reject(405, "invalid_request", f"{request.method} is not allowed on {request.path}")
             return await self._chat(request, anthropic)
+        if self.batches.handles(request.path):
+            self._check_auth(request, anthropic)
+            return await self.batches.route(request)
         if request.path == _MODELS_PATH and request.method == "GET":
             self._check_auth(request, anthropic)
             return self._models(anthropic)
@@ -414,6 +423,25 @@ class LLMServer:
     async def _chat(self, request: web.BaseRequest, anthropic: bool) -> web.StreamResponse:
         self._check_auth(request, anthropic)
         body = await self._json_body(request)
+        model, text, truncated, input_tokens, output_tokens, translation = self.answer(body, anthropic, live=True)
+
+        await asyncio.sleep(self._latency(output_tokens))
+
+        self.stats.input_tokens += input_tokens
+        self.stats.output_tokens += output_tokens
+        if translation is not None:
+            self.stats.translations.append((model, translation[0]))
+        make = self._anthropic_message if anthropic else self._openai_completion
+        answer = make(model, text, truncated, input_tokens, output_tokens)
+        broken = await self._broken_answer(request, anthropic, answer)
+        if broken is not None:
+            return broken
+        return web.json_response(make(model, text, truncated, input_tokens, output_tokens), headers=_id_headers())
+
+    def answer(self, body: dict[str, Any], anthropic: bool, *, live: bool) -> _Answer:
+        """Check a chat request body and make its answer: (model, text, truncated, input tokens, output tokens,
+        the parsed translation request or None). `live` requests (not batch ones) also pass the rate limits and
+        the injected faults. Raises _Reject for a request the real API would refuse."""
         model = body.get("model")
         if not isinstance(model, str) or not model:
             raise _Reject(400, "invalid_request", "model: field required")
@@ -441,30 +469,18 @@ class LLMServer:
             text = translate(self.translator, translation[1], translation[0])
         else:
             text = f"Echo: {last_user}"
-        self._admit(_count_tokens(prompt), _count_tokens(text))
-        self._inject_failures(anthropic)
-        if self._trigger("drop_code_blocks"):
-            text = drop_code_blocks(text)
-
         truncated = False
-        if self._trigger("truncate"):
-            text, truncated = text[: len(text) // 2], True
+        if live:
+            self._admit(_count_tokens(prompt), _count_tokens(text))
+            self._inject_failures(anthropic)
+            if self._trigger("drop_code_blocks"):
+                text = drop_code_blocks(text)
+            if self._trigger("truncate"):
+                text, truncated = text[: len(text) // 2], True
         if isinstance(max_tokens, int) and _count_tokens(text) > max_tokens:
             text, truncated = text[: max(0, max_tokens) * 4], True
         input_tokens, output_tokens = _count_tokens(prompt), _count_tokens(text)
-
-        await asyncio.sleep(self._latency(output_tokens))
-
-        self.stats.input_tokens += input_tokens
-        self.stats.output_tokens += output_tokens
-        if translation is not None:
-            self.stats.translations.append((model, translation[0]))
-        make = self._anthropic_message if anthropic else self._openai_completion
-        answer = make(model, text, truncated, input_tokens, output_tokens)
-        broken = await self._broken_answer(request, anthropic, answer)
-        if broken is not None:
-            return broken
-        return web.json_response(make(model, text, truncated, input_tokens, output_tokens), headers=_id_headers())
+        return model, text, truncated, input_tokens, output_tokens, translation
 
     async def _json_body(self, request: web.BaseRequest) -> dict[str, Any]:
         try:
