@@ -24,8 +24,9 @@ class _Lease:
     __slots__ = ("parent", "lent", "closed", "waiters", "task", "token")
 
     def __init__(self, parent: _Lease | None) -> None:
-        self.parent = parent
-        self.lent = self.closed = False
+        self.parent: _Lease | None = parent
+        self.lent: bool = False  # a borrower runs on this slot now
+        self.closed: bool = False  # given back by its holder
         self.waiters: deque[asyncio.Future[_Lease | None]] = deque()
         self.task: asyncio.Task[Any] | None = None  # set for leases taken by acquire(), which release() checks
         self.token: Token[dict[Limiter, _Lease]] | None = None
@@ -40,7 +41,7 @@ class Limiter:
     def __init__(self, capacity: int) -> None:
         if not isinstance(capacity, int) or capacity < 1:
             raise FlowError(f"Limiter capacity must be a positive int, got {capacity!r}")
-        self.capacity = capacity
+        self.capacity: int = capacity
         self._loop: asyncio.AbstractEventLoop | None = None
         self._free = capacity
         self._waiters: deque[asyncio.Future[_Lease | None]] = deque()

@@ -122,7 +122,8 @@ class _Transition:
     """The `node - "action"` half of `node - "action" >> successor`."""
 
     def __init__(self, source: BaseNode, action: str) -> None:
-        self.source, self.action = source, action
+        self.source: BaseNode = source
+        self.action: str = action
 
     def __rshift__(self, target: N) -> N:
         return self.source.next(target, self.action)

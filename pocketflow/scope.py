@@ -19,7 +19,7 @@ class Scope(MutableMapping[Any, Any]):
     __slots__ = ("parent", "local", "hidden")
 
     def __init__(self, parent: MutableMapping[Any, Any]) -> None:
-        self.parent = parent
+        self.parent: MutableMapping[Any, Any] = parent
         self.local: dict[Any, Any] = {}
         self.hidden: set[Any] = set()  # inherited keys this run deleted
 
