@@ -31,7 +31,7 @@ _MAX_NAME_BYTES = 200  # file systems cap a name at 255 bytes; leave room for su
 
 async def read_text(path: str | os.PathLike[str]) -> str:
     """Read a UTF-8 text file without blocking the event loop (line endings kept as stored)."""
-    async with aiofiles.open(path, "r", encoding="utf-8", newline="") as f:
+    async with aiofiles.open(path, encoding="utf-8", newline="") as f:
         return await f.read()
 
 

@@ -46,7 +46,7 @@ from utils.llm_providers import (
     offline_reply,
     text_of,
 )
-from utils.ratelimit import RateLimiter, limiter_for
+from utils.ratelimit import limiter_for
 
 __all__ = [
     "LLMAuthError",
@@ -494,7 +494,9 @@ def _typed_error(exc: Exception, provider: Provider, config: Settings, *, attemp
         )
     detail = _server_message(exc, config)
     if _is_retryable_status(status):
-        return LLMServerError(f"{where} kept failing (HTTP {status}) after {attempts} attempt(s): {detail}", status=status)
+        return LLMServerError(
+            f"{where} kept failing (HTTP {status}) after {attempts} attempt(s): {detail}", status=status
+        )
     return LLMBadRequestError(f"{where} refused the request (HTTP {status}): {detail}", status=status)
 
 

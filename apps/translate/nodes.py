@@ -16,12 +16,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from pocketflow import AsyncBatchNode, AsyncNode, AsyncParallelBatchNode, Node
 from apps.translate.cache import TranslationCache, cache_key
 from apps.translate.chunking import Segment, estimate_tokens, split_markdown
 from apps.translate.jobs import Document, Failure, InputError, Job, Progress, TranslateSettings, WorkItem, output_path
 from apps.translate.prompts import PROMPT_VERSION, build_prompt
 from apps.translate.validate import VALIDATOR_VERSION, check_translation, strip_definitions, unwrap
+from pocketflow import AsyncBatchNode, AsyncNode, AsyncParallelBatchNode, Node
 from utils.config import settings as llm_settings
 from utils.files import read_text, remove_stale_temp_files, write_text_atomic
 from utils.llm import (

@@ -8,8 +8,8 @@ import pytest
 from apps.translate.cache import TranslationCache
 from apps.translate.languages import DEFAULT_LANGUAGES
 from tests.translate.conftest import Cli
-from tests.translate.test_cli_server import unique_chunks
 from tests.translate.structure import assert_structure_kept
+from tests.translate.test_cli_server import unique_chunks
 
 
 async def test_no_key_translates_everything_offline_and_says_so(
