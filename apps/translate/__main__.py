@@ -19,6 +19,7 @@ from pathlib import Path
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from apps.cli import add_standard_options, prog, quiet_on_broken_pipe, setup_logging
+from apps.translate.batch import BatchOutcome, batch_text, cost_line, run_batches
 from apps.translate.cache import CACHE_FILE, CacheError, TranslationCache
 from apps.translate.flow import create_translate_flow
 from apps.translate.jobs import (
@@ -90,6 +91,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--force", action="store_true", help="ignore cached chunks (the cache is still refreshed)")
     parser.add_argument("--dry-run", action="store_true",
                         help="show chunks, requests and estimated tokens; send nothing")
+    parser.add_argument("--batch", action="store_true",
+                        help="send the chunks not cached yet as one provider batch (half price, answered within "
+                             "24 h); the same command collects it later")
+    parser.add_argument("--wait", action="store_true", help="with --batch: poll until the batch has ended")
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="no progress bar or summary table (errors still shown)")
     add_standard_options(parser, verbose="log retries, waits, rate pacing and which .env file was read")
@@ -180,6 +185,12 @@ async def run(args: argparse.Namespace) -> int:
                     print(f"note: the damaged translation cache was moved to {cache.kept}; starting a new one",
                           file=sys.stderr)  # fmt: skip
                 shared["cache"] = cache
+                if args.batch and not args.dry_run:
+                    batches = await run_batches(settings, cache, wait=args.wait)
+                    shared["batch"] = batches
+                    print(batch_text(batches), file=sys.stderr)
+                    if batches.pending:
+                        return EXIT_OK
                 await flow.run_async(shared)
     except (LLMConfigError, InputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -198,6 +209,9 @@ async def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(summary_table(jobs))
         print(usage_line(usage_totals()))
+        batches: BatchOutcome | None = shared.get("batch")  # type: ignore[assignment]
+        if (cost := cost_line(usage_totals(), batches.usage if batches else None)) is not None:
+            print(cost)
     _report_failures(jobs)
     unreadable: list[InputError] = shared["unreadable"]  # type: ignore[assignment]
     for problem in unreadable:
