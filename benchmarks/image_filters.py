@@ -133,7 +133,8 @@ def output_path(out_dir: Path, source: Path, filter_name: str) -> Path:
 def run_app(paths: list[Path], out_dir: Path, *extra: str) -> None:
     from apps.image_filters.__main__ import main
 
-    code = main([*map(str, paths), "-o", str(out_dir), "-f", ",".join(FILTERS), "--quality", str(QUALITY), "-q", *extra])
+    argv = [*map(str, paths), "-o", str(out_dir), "-f", ",".join(FILTERS), "--quality", str(QUALITY), "-q", *extra]
+    code = main(argv)
     if code != 0:
         raise RuntimeError(f"the app exited with {code}")
 
@@ -159,6 +160,8 @@ def _opencv_one(source: Path, out_dir: Path) -> None:
     import cv2
 
     bgr = cv2.imread(str(source), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise OSError(f"OpenCV could not read {source}")
     params = [cv2.IMWRITE_JPEG_QUALITY, QUALITY]
     cv2.imwrite(str(output_path(out_dir, source, "grayscale")), cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), params)
     blurred = cv2.GaussianBlur(bgr, (0, 0), BLUR_RADIUS, borderType=cv2.BORDER_REPLICATE)
@@ -174,7 +177,7 @@ def run_opencv_pool(paths: list[Path], out_dir: Path) -> None:
 
 
 def _pyvips_one(source: Path, out_dir: Path) -> None:
-    import pyvips
+    import pyvips  # type: ignore[import-untyped]
 
     image = pyvips.Image.new_from_file(str(source))
     image.colourspace("b-w").write_to_file(str(output_path(out_dir, source, "grayscale")), Q=QUALITY)

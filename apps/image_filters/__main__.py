@@ -98,14 +98,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 class ProgressBar(Tracer):
-    """Advances a tqdm bar (its total: every image) as each image's sub-flow run finishes."""
+    """Advances a tqdm bar (its total: every image) as sub-flow runs (an image, or a batch of small ones) finish."""
 
-    def __init__(self, bar: tqdm[Any]) -> None:
-        self.bar = bar
+    def __init__(self, bar: tqdm[Any], report: Report) -> None:
+        self.bar, self.report = bar, report
 
     def on_item_done(self, node: BaseNode, done: int, failed: int, total: int) -> None:
         if isinstance(node, ProcessImages):
-            self.bar.update(node.settled + done - self.bar.n)
+            self.bar.update(node.settled + self.report.finished - self.bar.n)
 
 
 async def run(
@@ -132,7 +132,7 @@ async def run(
     loop.add_signal_handler(signal.SIGTERM, on_sigterm)
     bar = tqdm(total=len(images), unit="image", disable=True if quiet else None, leave=False)
     try:
-        with bar, tracing(ProgressBar(bar)):
+        with bar, tracing(ProgressBar(bar, shared["report"])):
             await (cluster.build_flow(settings) if cluster else build_flow(settings, pool)).run_async(shared)
     except BaseException:
         if pool is not None:

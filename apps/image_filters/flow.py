@@ -3,6 +3,7 @@
     ProcessImages (AsyncParallelBatchFlow, isolate=True, at most 2 x `workers` images in flight)
       per image:  LoadImage --default--> FilterAndSave (one pool job per filter: apply + encode to a path)
                   LoadImage --failed---> RecordFailure
+    per batch of small files: LoadImage --done--> (all their outputs made in one pool job)
     then, with contact_sheet: ContactSheet (pages drawn from thumbnails made along the way)
     then SaveRecords (one file-system sync, then the manifest)
 
@@ -28,7 +29,7 @@ from utils.images import DEFAULT_MAX_PIXELS
 from .cpus import usable_cpus
 from .filters import FilterSpec
 from .nodes import ContactSheet, FilterAndSave, InlineExecutor, LoadImage, RecordFailure, SaveRecords
-from .plan import plan_jobs
+from .plan import Job, plan_jobs
 from .render import OutputOptions
 from .report import Report
 
@@ -36,6 +37,8 @@ CONTACT_SHEET_NAME = "contact_sheet.png"
 # Images in flight per thread: while one image's jobs run, the next one's are already queued, so a thread
 # never idles waiting for the event loop to hand it work.
 IMAGES_PER_THREAD = 2
+SMALL_FILE = 256 * 1024  # bytes: inputs this small are batched, all their outputs made in one pool job ...
+BATCH_SMALL = 16  # ... this many inputs to a job
 STALE_TEMP_SECONDS = 3600  # a temp file this old is debris of a killed run, whatever it was for
 _TEMP_NAME = re.compile(r"^\.(?P<target>.+)\.[0-9a-f]{12}\.tmp$")
 log = logging.getLogger(__name__)
@@ -65,9 +68,10 @@ class ProcessImages(AsyncParallelBatchFlow):
     images with nothing left to do, for a progress bar whose total is every image.
     """
 
-    def __init__(self, start: BaseNode, settings: Settings, *, max_concurrency: int) -> None:
+    def __init__(self, start: BaseNode, settings: Settings, *, max_concurrency: int, batch_small: bool = True) -> None:
         super().__init__(start, max_concurrency=max_concurrency, isolate=True)
         self.settings = settings
+        self.batch_small = batch_small
         self.settled = 0
 
     async def prep_async(self, shared: Any) -> list[dict[str, Any]]:
@@ -80,7 +84,23 @@ class ProcessImages(AsyncParallelBatchFlow):
         report.skipped.extend(out.path for job in jobs for out in job.outputs if out.fresh)
         shared["jobs"] = jobs
         self.settled = sum(1 for job in jobs if not job.pending)
-        return [{"job": job} for job in jobs if job.pending]
+        return self.items([job for job in jobs if job.pending])
+
+    def items(self, jobs: list[Job]) -> list[dict[str, Any]]:
+        """One run per image, except that small files go BATCH_SMALL to a run (when the load node allows)."""
+        if not self.batch_small:
+            return [{"job": job} for job in jobs]
+        items: list[dict[str, Any]] = []
+        batch: list[Job] = []
+        for job in jobs:
+            if 0 < job.size < SMALL_FILE:
+                batch.append(job)
+                if len(batch) == BATCH_SMALL:
+                    items.append({"batch": tuple(batch)})
+                    batch = []
+            else:
+                items.append({"job": job})
+        return items + ([{"batch": tuple(batch)}] if batch else [])
 
 
 def remove_stale_temp_files(out_dir: Path, pending: set[str]) -> None:
@@ -123,7 +143,8 @@ def build_flow(
     load = load if load is not None else LoadImage(executor, options)
     load >> FilterAndSave(options, executor)
     load - "failed" >> RecordFailure()
-    images = ProcessImages(load, settings, max_concurrency=in_flight)
+    load - "done" >> None  # type: ignore[type-var]  # a batch of small files: LoadImage made their outputs
+    images = ProcessImages(load, settings, max_concurrency=in_flight, batch_small=load.batches_small_files)
     last: BaseNode = images
     if settings.contact_sheet:
         last = last >> ContactSheet(settings.out_dir / CONTACT_SHEET_NAME, sheet_executor or executor)

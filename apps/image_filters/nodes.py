@@ -34,10 +34,12 @@ from .render import (
     MAY_GROW,
     Loaded,
     OutputOptions,
+    Rendered,
     Saved,
     decode_for_outputs,
     filter_and_save_all,
     oversized,
+    render_batch,
     thumbnail,
 )
 from .report import Failure, Report
@@ -63,18 +65,30 @@ async def run_on(executor: Executor, fn: Callable[..., T], *args: Any) -> T:
 
 
 class LoadImage(AsyncNode):
-    """Decode the run's image once (params["job"]) into shared["loaded"], which isolation keeps per run."""
+    """Decode the run's image once (params["job"]) into shared["loaded"], which isolation keeps per run.
+
+    Given a batch of small images instead (params["batch"]), it makes all their outputs in one pool job
+    (render.render_batch), as per-job and per-run costs outweigh the work there, and ends the run ("done").
+    """
 
     def __init__(self, executor: Executor, options: OutputOptions | None = None) -> None:
         super().__init__()
         self.executor = executor
         self.options = options if options is not None else OutputOptions()
 
-    async def prep_async(self, shared: Any) -> Job:
-        job: Job = self.params["job"]
-        return job
+    @property
+    def batches_small_files(self) -> bool:
+        """Only when the pixels are decoded here: a subclass that decodes elsewhere (a cluster) gets single jobs."""
+        return type(self).decode is LoadImage.decode
 
-    async def exec_async(self, job: Job) -> Loaded:
+    async def prep_async(self, shared: Any) -> Job | tuple[Job, ...]:
+        batch: tuple[Job, ...] | None = self.params.get("batch")
+        return batch if batch is not None else self.params["job"]
+
+    async def exec_async(self, job: Job | tuple[Job, ...]) -> Loaded | list[Rendered | ImageLoadError]:
+        if isinstance(job, tuple):
+            work = [(j.source, [(out.spec, out.path) for out in j.pending]) for j in job]
+            return await run_on(self.executor, render_batch, work, self.options)
         specs = [out.spec for out in job.pending]
         stamp = manifest.source_stamp(job.source)  # before decoding: a change from here on is redone next run
         refused = await run_on(self.executor, oversized, job.source, specs, self.options.max_pixels) if any(
@@ -89,16 +103,33 @@ class LoadImage(AsyncNode):
         """The decoded picture (or a handle to it), its frame count and its thumbnail if asked: one pool job."""
         return await run_on(self.executor, decode_for_outputs, source, specs, self.options)
 
-    async def exec_fallback_async(self, job: Job, exc: Exception) -> Any:
+    async def exec_fallback_async(self, job: Any, exc: Exception) -> Any:
         if isinstance(exc, ImageLoadError):
             return exc
         raise exc
 
-    async def post_async(self, shared: Any, job: Job, result: Loaded | ImageLoadError) -> str | None:
+    async def post_async(self, shared: Any, job: Any, result: Any) -> str | None:
+        report: Report = shared["report"]
+        if isinstance(job, tuple):
+            for one, rendered in zip(job, result, strict=True):
+                if isinstance(rendered, ImageLoadError):
+                    record_failure(report, one, rendered)
+                    continue
+                self._note(report, one, rendered.loaded)
+                made = [out for out in one.pending if out.spec not in rendered.loaded.refused]
+                record_results(report, one, rendered.loaded.stamp, made, rendered.results)
+                report.finished += 1
+            return "done"
         if isinstance(result, ImageLoadError):
             shared["error"] = result
             return "failed"
-        report: Report = shared["report"]
+        self._note(report, job, result)
+        shared["loaded"] = result
+        return None
+
+    @staticmethod
+    def _note(report: Report, job: Job, result: Loaded) -> None:
+        """Refused outputs, frames an output format drops, the original's thumbnail."""
         for out in job.pending:
             if out.spec in result.refused:
                 report.failed.append(Failure(out.path, result.refused[out.spec]))
@@ -109,18 +140,19 @@ class LoadImage(AsyncNode):
                 )
         if result.thumbnail is not None:
             report.thumbnails[job.source] = result.thumbnail
-        shared["loaded"] = result
-        return None
 
 
 class RecordFailure(AsyncNode):
     """Report an image that couldn't be loaded; the other images carry on."""
 
     async def post_async(self, shared: Any, prep_res: Any, exec_res: Any) -> None:
-        job: Job = self.params["job"]
-        report: Report = shared["report"]
-        report.failed.append(Failure(job.source, str(shared["error"])))
-        report.failed_images.add(job.source)
+        record_failure(shared["report"], self.params["job"], shared["error"])
+
+
+def record_failure(report: Report, job: Job, error: ImageLoadError) -> None:
+    report.failed.append(Failure(job.source, str(error)))
+    report.failed_images.add(job.source)
+    report.finished += 1
 
 
 FilterJob = tuple[Any, tuple[Output, ...]]  # (the loaded picture, the outputs one pool job makes from it)
@@ -152,21 +184,34 @@ class FilterAndSave(AsyncParallelBatchNode):
         self, shared: Any, items: list[FilterJob], results: list[list[Saved | Exception] | Exception]
     ) -> None:
         job: Job = self.params["job"]
-        report: Report = shared["report"]
         loaded: Loaded = shared["loaded"]
-        source = str(job.source.resolve())
-        for (_, outputs), result in zip(items, results, strict=True):
-            for out, saved in zip(outputs, [result] * len(outputs) if isinstance(result, Exception) else result,
-                                  strict=True):  # fmt: skip
-                if isinstance(saved, Exception):
-                    report.failed.append(Failure(out.path, f"{out.path}: {type(saved).__name__}: {saved}"))
-                    continue
-                report.written.append(out.path)
-                report.processed.add(job.source)
-                if saved.thumbnail is not None:
-                    report.thumbnails[out.path] = saved.thumbnail
-                if loaded.stamp is not None:
-                    report.records[out.path] = manifest.Record(source, loaded.stamp, out.settings, saved.stamp)
+        outputs = [out for _, outs in items for out in outs]
+        saved: list[Saved | Exception] = []
+        for (_, outs), result in zip(items, results, strict=True):
+            saved.extend([result] * len(outs) if isinstance(result, Exception) else result)
+        record_results(shared["report"], job, loaded.stamp, outputs, saved)
+        shared["report"].finished += 1
+
+
+def record_results(
+    report: Report,
+    job: Job,
+    stamp: tuple[int, int, int] | None,
+    outputs: list[Output],
+    results: list[Saved | Exception],
+) -> None:
+    """Each output written (with its manifest record and thumbnail) or failed (one line naming it)."""
+    source = str(job.source.resolve())
+    for out, saved in zip(outputs, results, strict=True):
+        if isinstance(saved, Exception):
+            report.failed.append(Failure(out.path, f"{out.path}: {type(saved).__name__}: {saved}"))
+            continue
+        report.written.append(out.path)
+        report.processed.add(job.source)
+        if saved.thumbnail is not None:
+            report.thumbnails[out.path] = saved.thumbnail
+        if stamp is not None:
+            report.records[out.path] = manifest.Record(source, stamp, out.settings, saved.stamp)
 
 
 class ContactSheet(AsyncNode):

@@ -45,6 +45,7 @@ class Job:
     source: Path
     name: str
     outputs: tuple[Output, ...]
+    size: int = 0  # the input file's size in bytes (0 if unknown), to batch small files
 
     @property
     def pending(self) -> tuple[Output, ...]:
@@ -83,7 +84,7 @@ def plan_jobs(
                 and record.output_stamp == manifest.output_stamp(path)
             )
             outputs.append(Output(spec, path, fresh, settings))
-        jobs.append(Job(source, names[source], tuple(outputs)))
+        jobs.append(Job(source, names[source], tuple(outputs), stamp[0] if stamp is not None else 0))
     return jobs
 
 

@@ -10,6 +10,8 @@ so a thread pool, a process pool or a Dask worker can run them:
     save_output(picture, path, options)            -> None      (encode, atomic write, no fsync)
     filter_and_save(picture, spec, path, options)  -> Saved     (both; a contact-sheet thumbnail if asked)
     filter_and_save_all(picture, outputs, options) -> [Saved | Exception]  (several outputs in one job)
+    render_outputs(source, outputs, options)       -> Rendered  (load + every output in one job)
+    render_batch([(source, outputs)...], options)  -> [Rendered | ImageLoadError]  (small inputs, one job)
     render_image(source, outputs, options)         -> [error line | None]  (one image's outputs, by path)
 
 Durability is the caller's: outputs are renamed into place complete but not fsynced one by one; the flow
@@ -21,13 +23,21 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
-from utils.images import DEFAULT_MAX_PIXELS, Picture, image_size, load_picture, save_picture, to_srgb
+from utils.images import (
+    DEFAULT_MAX_PIXELS,
+    ImageLoadError,
+    Picture,
+    image_size,
+    load_picture,
+    save_picture,
+    to_srgb,
+)
 
 from .filters import FilterSpec
 from .manifest import source_stamp
@@ -135,7 +145,8 @@ def load_for_outputs(source: Path, specs: Sequence[FilterSpec], options: OutputO
     wanted = [spec for spec in specs if spec not in refused]
     if not wanted:
         return Loaded(None, 0, refused, None, stamp)
-    return Loaded(*decode_for_outputs(source, wanted, options), refused, stamp)
+    picture, frames, thumb = decode_for_outputs(source, wanted, options)
+    return Loaded(picture, frames, refused, thumb, stamp)
 
 
 def apply_filter(picture: Picture, spec: FilterSpec) -> Picture:
@@ -178,16 +189,43 @@ class Saved:
     thumbnail: bytes | None
 
 
-def render_image(source: Path, outputs: Sequence[tuple[FilterSpec, Path]], options: OutputOptions) -> list[str | None]:
-    """Every output of one image, by path (load once, then filter and save each): None per success, or the
-    error's one line. For workers that get only paths, such as a Dask cluster's."""
+@dataclass(frozen=True)
+class Rendered:
+    """An input and all its outputs made in one job: what was learnt loading it (no pixels) and each result."""
+
+    loaded: Loaded
+    results: list[Saved | Exception]  # one per output not refused, in order
+
+
+def render_outputs(source: Path, outputs: Sequence[tuple[FilterSpec, Path]], options: OutputOptions) -> Rendered:
+    """Load `source` once and make every output in this one job (small inputs; path-only workers)."""
     loaded = load_for_outputs(source, [spec for spec, _ in outputs], options)
     wanted = [(spec, path) for spec, path in outputs if spec not in loaded.refused]
-    results = iter(filter_and_save_all(loaded.picture, wanted, options) if wanted else [])
+    results = filter_and_save_all(loaded.picture, wanted, options) if wanted else []
+    return Rendered(replace(loaded, picture=None), results)
+
+
+def render_batch(
+    work: Sequence[tuple[Path, Sequence[tuple[FilterSpec, Path]]]], options: OutputOptions
+) -> list[Rendered | ImageLoadError]:
+    """render_outputs for several small inputs in one job; an input that can't be loaded gets its error."""
+    results: list[Rendered | ImageLoadError] = []
+    for source, outputs in work:
+        try:
+            results.append(render_outputs(source, outputs, options))
+        except ImageLoadError as exc:
+            results.append(exc)
+    return results
+
+
+def render_image(source: Path, outputs: Sequence[tuple[FilterSpec, Path]], options: OutputOptions) -> list[str | None]:
+    """Every output of one image, by path: None per success, or the error's one line."""
+    rendered = render_outputs(source, outputs, options)
+    results = iter(rendered.results)
     errors: list[str | None] = []
     for spec, path in outputs:
-        if spec in loaded.refused:
-            errors.append(loaded.refused[spec])
+        if spec in rendered.loaded.refused:
+            errors.append(rendered.loaded.refused[spec])
             continue
         result = next(results)
         errors.append(f"{path}: {type(result).__name__}: {result}" if isinstance(result, Exception) else None)

@@ -23,6 +23,7 @@ class Report:
     """
 
     images: int = 0
+    finished: int = 0  # images whose work this run is over (written, failed or refused), for progress
     processed: set[Path] = field(default_factory=set)  # inputs with at least one output written this run
     written: list[Path] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)

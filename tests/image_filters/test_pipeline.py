@@ -19,11 +19,13 @@ from PIL import Image
 from tqdm import tqdm
 
 from apps.image_filters import Report, Settings, build_flow, parse_filter_specs
+from apps.image_filters import flow as flow_module
 from apps.image_filters import nodes as nodes_module
+from apps.image_filters import render as render_module
 from apps.image_filters.__main__ import ProgressBar
 from apps.image_filters.contact_sheet import Layout
-from apps.image_filters.render import thumbnail
 from apps.image_filters.inputs import SAMPLES
+from apps.image_filters.render import thumbnail
 from pocketflow import tracing
 from tests.image_filters.make_images import bad_inputs, exif_rotated_jpeg, solid
 from utils.images import load_image, load_picture, save_image
@@ -32,9 +34,9 @@ SAMPLE_FILES = sorted(p for p in SAMPLES.iterdir() if p.suffix != ".md")
 
 
 def run_flow(images: list[Path], filters: str, out: Path, *, workers: int = 2, sequential: bool = False,
-             tracer: Any = None, **options: Any) -> dict[str, Any]:
+             tracer: Any = None, report: Report | None = None, **options: Any) -> dict[str, Any]:
     settings = Settings(parse_filter_specs(filters), out, workers=workers, **options)
-    shared: dict[str, Any] = {"images": images}
+    shared: dict[str, Any] = {"images": images, "report": report or Report()}
 
     async def go() -> None:
         pool = None if sequential else ThreadPoolExecutor(workers)
@@ -86,16 +88,25 @@ def test_sequential_and_parallel_write_identical_files(tmp_path: Path) -> None:
         assert (tmp_path / "par" / name).read_bytes() == (tmp_path / "seq" / name).read_bytes(), name
 
 
-def test_isolation_race_every_output_shows_its_own_image(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("path", ["one job per small image", "load, then a job per output"])
+def test_isolation_race_every_output_shows_its_own_image(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         path: str) -> None:
     """40 images of distinct colour and size, 8 in flight, loads finishing in random order, awaits between nodes."""
+    if path != "one job per small image":
+        monkeypatch.setattr(flow_module, "SMALL_FILE", 0)
+        monkeypatch.setattr(nodes_module, "SMALL_PICTURE", 0)
     rng = random.Random(7)
     images = [solid(tmp_path / "in" / f"img{i:02d}.png", (i * 6, 255 - i * 5, (i * 37) % 256), (10 + i, 30 - i // 2))
               for i in range(40)]
-    real_load = nodes_module.decode_for_outputs
+    real_load, real_render = nodes_module.decode_for_outputs, render_module.render_outputs
 
     def jittery_load(path: Path, *args: Any) -> Any:
         time.sleep(rng.random() * 0.004)
         return real_load(path, *args)
+
+    def jittery_render(path: Path, *args: Any) -> Any:
+        time.sleep(rng.random() * 0.004)
+        return real_render(path, *args)
 
     real_prep = nodes_module.FilterAndSave.prep_async
 
@@ -104,6 +115,7 @@ def test_isolation_race_every_output_shows_its_own_image(tmp_path: Path, monkeyp
         return await real_prep(self, shared)
 
     monkeypatch.setattr(nodes_module, "decode_for_outputs", jittery_load)
+    monkeypatch.setattr(render_module, "render_outputs", jittery_render)
     monkeypatch.setattr(nodes_module.FilterAndSave, "prep_async", prep_after_a_pause)
     shared = run_flow(images, "invert,rotate:degrees=90,blur:radius=0", tmp_path / "out", workers=8)
     assert len(report_of(shared).written) == 120
@@ -237,8 +249,29 @@ def test_contact_sheet_layout(tmp_path: Path) -> None:
         assert sheet.crop((0, layout.header, layout.label_width, layout.size[1])).getextrema()[0][0] < 100
 
 
-def test_progress_bar_follows_the_images(tmp_path: Path) -> None:
-    images = [solid(tmp_path / f"{i}.png", (i, i, i)) for i in range(5)]
-    with tqdm(total=5, file=io.StringIO(), disable=False) as bar:
-        run_flow(images, "invert", tmp_path / "out", tracer=ProgressBar(bar))
-        assert (bar.n, bar.total) == (5, 5)
+def test_progress_bar_follows_the_images_batched_or_not(tmp_path: Path) -> None:
+    images = [solid(tmp_path / f"{i}.png", (i, i, i)) for i in range(20)]  # small: a batch of 16, one of 4
+    images.append(tmp_path / "big.png")
+    Image.effect_noise((600, 600), 64).save(images[-1])  # over the small-file size: a run of its own
+    report = Report()
+    seen: list[int] = []
+    with tqdm(total=21, file=io.StringIO(), disable=False) as bar:
+        tracer = ProgressBar(bar, report)
+        real = tracer.on_item_done
+        tracer.on_item_done = lambda *a: (real(*a), seen.append(bar.n))  # type: ignore[method-assign]
+        shared = run_flow(images, "invert", tmp_path / "out", tracer=tracer, report=report)
+        assert (bar.n, bar.total) == (21, 21) and len(report_of(shared).written) == 21
+    assert seen == sorted(seen) and seen[-1] == 21 and min(seen) < 21  # moved along, ended at the total
+
+
+def test_render_image_makes_one_images_outputs_from_paths_alone(tmp_path: Path) -> None:
+    """The path-only entry point (for workers that get no pixels): results in order, a refusal in its place."""
+    from apps.image_filters.render import OutputOptions, render_image
+
+    src = solid(tmp_path / "a.png", (10, 20, 30), (8, 4))
+    specs = parse_filter_specs("invert,resize:width=20000,grayscale")
+    outputs = [(spec, tmp_path / "out" / f"a_{spec.label}.png") for spec in specs]
+    errors = render_image(src, outputs, OutputOptions())
+    assert errors[0] is None and errors[2] is None
+    assert errors[1] is not None and "over the limit" in errors[1]
+    assert visible(tmp_path / "out") == ["a_grayscale.png", "a_invert.png"]

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from apps.image_filters import manifest
 from apps.image_filters.filters import parse_filter_specs
 from apps.image_filters.inputs import InputError, find_images, readable_suffixes
-from apps.image_filters import manifest
 from apps.image_filters.plan import Output, fit_name, output_extension, output_names, plan_jobs
 from tests.image_filters.make_images import solid
 
