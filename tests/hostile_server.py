@@ -7,6 +7,7 @@ on our own loopback server's idea of the protocol. Each request takes the next m
     ok            a well-formed answer: the text between the <document> lines (or the prompt), with " (tr)" after
                   each line that ends in a letter or a full stop, so it differs from its source as a translation does
     html          200 with a proxy's HTML error page
+    cut           200 whose JSON body stops halfway (Content-Length says so too)
     empty         200 with "choices": [] (OpenAI) or "content": [] (Anthropic)
     null          200 whose message content is null (OpenAI) or an empty text block (Anthropic)
     trickle       200 whose JSON body arrives one byte every `trickle_delay` seconds
@@ -119,6 +120,10 @@ class HostileServer:
             def _html(self, body: dict[str, Any], anthropic: bool) -> None:
                 page = b"<html><body><h1>502 Bad Gateway</h1><p>nginx</p></body></html>"
                 self._send(200, page, "text/html")
+
+            def _cut(self, body: dict[str, Any], anthropic: bool) -> None:
+                payload = json.dumps(_answer(body, anthropic, _echo(body))).encode()
+                self._send(200, payload[: len(payload) // 2])
 
             def _empty(self, body: dict[str, Any], anthropic: bool) -> None:
                 answer = _answer(body, anthropic, "")

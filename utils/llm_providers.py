@@ -5,7 +5,9 @@ with max_retries=0 so that utils.llm's tenacity loop is the only retry layer).
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+import json
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -110,7 +112,8 @@ class OpenAIProvider(Provider):
             options["temperature"] = request.temperature
         create = client.chat.completions.with_raw_response.create  # the raw response carries the limit headers
         raw = await create(model=request.model, messages=messages, **options)
-        completion = raw.parse()
+        with _json_body():
+            completion = raw.parse()
         if not isinstance(getattr(completion, "choices", None), list):  # the SDK hands back a non-JSON body as str
             raise LLMResponseError(f"the answer is not a chat completion: {_start_of(completion)}")
         if not completion.choices:
@@ -166,7 +169,8 @@ class AnthropicProvider(Provider):
             messages=[m for m in request.messages if m["role"] != "system"],
             **options,
         )
-        message = await raw.parse()  # anthropic's raw response parses asynchronously, openai's does not
+        with _json_body():
+            message = await raw.parse()  # anthropic's raw response parses asynchronously, openai's does not
         blocks = getattr(message, "content", None)
         if not isinstance(blocks, list):  # the SDK hands back a non-JSON body as str
             raise LLMResponseError(f"the answer is not a message: {_start_of(message)}")
@@ -189,6 +193,15 @@ def _reply(text: object, input_tokens: object, output_tokens: object, *, truncat
             "the answer has no text (empty or null content)", input_tokens=paid_in, output_tokens=paid_out
         )
     return Reply(text, paid_in, paid_out, truncated)
+
+
+@contextlib.contextmanager
+def _json_body() -> Iterator[None]:
+    """Around the SDK's parse of a 200 body: a body cut short or mangled on the way is LLMResponseError."""
+    try:
+        yield
+    except json.JSONDecodeError as exc:
+        raise LLMResponseError(f"the answer is not valid JSON ({exc.msg} at character {exc.pos})") from None
 
 
 def _start_of(body: object) -> str:

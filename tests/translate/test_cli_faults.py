@@ -72,7 +72,7 @@ def cached(tmp_path: Path) -> int:
 
 
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])
-@pytest.mark.parametrize("kind", ["html", "empty", "null"])
+@pytest.mark.parametrize("kind", ["html", "cut", "empty", "null"])
 async def test_a_200_without_an_answer_fails_one_chunk_and_is_retried(
     cli: Cli, tricky: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
     provider: str, kind: str,

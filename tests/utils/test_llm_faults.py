@@ -51,7 +51,8 @@ async def faulty(request: pytest.FixtureRequest) -> AsyncIterator[Faulty]:
             srv.faults.trickle_delay = 0.2
 
             def inject(kind: str, count: int) -> None:
-                name = {"html": "non_json", "empty": "empty_choices", "null": "null_content"}.get(kind, kind)
+                names = {"html": "non_json", "cut": "cut_body", "empty": "empty_choices", "null": "null_content"}
+                name = names.get(kind, kind)
                 setattr(srv.faults, f"{name}_count", count)
 
             yield Faulty(srv.base_url, srv.anthropic_base_url, inject, lambda: srv.stats.requests)
@@ -71,7 +72,7 @@ def point_at(monkeypatch: pytest.MonkeyPatch, server: Faulty, provider: str, *, 
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-@pytest.mark.parametrize("kind", ["html", "empty", "null"])
+@pytest.mark.parametrize("kind", ["html", "cut", "empty", "null"])
 async def test_a_200_without_an_answer_is_a_typed_error_retried_as_transient(
     monkeypatch: pytest.MonkeyPatch, faulty: Faulty, provider: str, kind: str
 ) -> None:
