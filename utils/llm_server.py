@@ -63,7 +63,8 @@ class Faults:
     `drop` closes the connection without a response; `slow` adds `slow_delay` seconds; `truncate` cuts the
     reply in half (finish_reason "length" / stop_reason "max_tokens"); `drop_code_blocks` removes fenced code
     blocks from the reply (a "translation" that breaks the document). Broken answers to the same request (the
-    tokens are counted as paid for): `non_json` is a 200 with a proxy's HTML page, `empty_choices` a 200 with
+    tokens are counted as paid for): `non_json` is a 200 with a proxy's HTML page, `cut_body` a 200 whose JSON
+    body stops halfway, `empty_choices` a 200 with
     "choices": [] / "content": [], `null_content` a 200 whose text is null / empty, `trickle` a 200 whose body
     arrives one byte every `trickle_delay` seconds. `quota` is OpenAI's 429 insufficient_quota and Anthropic's
     400 "credit balance is too low" (`billing` is Anthropic's 402 billing_error on both paths).
@@ -91,6 +92,8 @@ class Faults:
     billing_count: int = 0
     non_json: float = 0.0
     non_json_count: int = 0
+    cut_body: float = 0.0
+    cut_body_count: int = 0
     empty_choices: float = 0.0
     empty_choices_count: int = 0
     null_content: float = 0.0
@@ -558,6 +561,9 @@ class LLMServer:
         if self._trigger("non_json"):
             page = "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>"
             return web.Response(text=page, content_type="text/html")
+        if self._trigger("cut_body"):
+            body = json.dumps(answer).encode()
+            return web.Response(body=body[: len(body) // 2], content_type="application/json")
         if self._trigger("empty_choices"):
             answer["content" if anthropic else "choices"] = []
         elif self._trigger("null_content"):
