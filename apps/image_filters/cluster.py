@@ -17,6 +17,7 @@ import functools
 import logging
 import os
 import secrets
+import signal
 from collections.abc import Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -85,13 +86,19 @@ class Cluster:
         # Dask narrates its own life at INFO; problems reach us as exceptions, so keep only its errors.
         logging.getLogger("distributed").setLevel(logging.ERROR)
         if address.scheduler is None:
-            local = distributed.LocalCluster(
-                n_workers=address.workers,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=":0",
-                silence_logs=logging.CRITICAL,
-            )
+            # Worker processes inherit an ignored SIGINT: a terminal's Ctrl-C reaches the whole process group,
+            # and it is this process that stops the run and closes the workers, without their tracebacks.
+            previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+            try:
+                local = distributed.LocalCluster(
+                    n_workers=address.workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=":0",
+                    silence_logs=logging.CRITICAL,
+                )
+            finally:
+                signal.signal(signal.SIGINT, previous)
             return cls(distributed.Client(local), local)
         try:
             client = distributed.Client(address.scheduler, timeout=CONNECT_TIMEOUT)
