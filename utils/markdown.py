@@ -13,6 +13,7 @@ import copy
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from markdown_it import MarkdownIt
@@ -158,7 +159,8 @@ def _link_span(state: StateInline, start: int, end: int) -> LinkSpan:
     return LinkSpan(start, label_end, end, kind)
 
 
-def _make_parser() -> MarkdownIt:
+def _make_parser(record: bool) -> MarkdownIt:
+    """The parser; with `record`, its inline rules also record what they read (slower: only for editing)."""
     md = MarkdownIt("commonmark", {"store_labels": True})
     md.enable(["table", "strikethrough"])
     md.use(front_matter_plugin)
@@ -166,12 +168,13 @@ def _make_parser() -> MarkdownIt:
     md.use(dollarmath_plugin)
     md.use(gfm_autolink_plugin)
     md.core.ruler.disable("footnote_tail")  # keep footnote definitions where they are, with their line maps
-    for rule in list(md.inline.ruler.__rules__):
+    for rule in list(md.inline.ruler.__rules__) if record else ():
         md.inline.ruler.at(rule.name, _wrap(rule.name, rule.fn), {"alt": rule.alt})
     return md
 
 
-_PARSER = _make_parser()
+_PARSER = _make_parser(record=False)
+_RECORDING_PARSER = _make_parser(record=True)
 
 
 def parse(text: str, env: dict[str, Any] | None = None) -> list[Token]:
@@ -202,7 +205,7 @@ def parse_with_spans(text: str, env: dict[str, Any] | None = None) -> tuple[list
     """Like parse, also recording the inline spans (see inline_spans)."""
     env = fresh_env(env)
     env[_SPANS_KEY] = {}
-    return _PARSER.parse(text, env), env
+    return _RECORDING_PARSER.parse(text, env), env
 
 
 def inline_spans(env: dict[str, Any], token: Token) -> InlineSpans:
@@ -297,6 +300,11 @@ def _apply(line: str, edits: list[_Edit], transform: Callable[[str], str]) -> st
     return "".join(out)
 
 
+@lru_cache(maxsize=64)  # the same chunk is edited once per language
+def _parse_for_editing(text: str) -> tuple[list[Token], dict[str, Any]]:
+    return parse_with_spans(text)
+
+
 def edit_inline(
     text: str, choose: Callable[[str, InlineSpans, str], list[Range]], transform: Callable[[str], str]
 ) -> str:
@@ -308,7 +316,7 @@ def edit_inline(
     bom = BOM if text.startswith(BOM) else ""
     lines = split_lines(text[len(bom) :])
     bare = [line.rstrip("\r\n") for line in lines]
-    tokens, env = parse_with_spans(normalize(text))
+    tokens, env = _parse_for_editing(normalize(text))
     edits: dict[int, list[_Edit]] = {}
     cursors: dict[int, int] = {}
     parent = ""

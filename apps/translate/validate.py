@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable
-from typing import Any
+from functools import lru_cache
 
 from markdown_it.token import Token
 
@@ -29,7 +29,7 @@ _REASONING_TAG = re.compile(r"</?think>", re.IGNORECASE)
 # Translations into these scripts are much shorter in characters than the English they come from.
 _DENSE_SCRIPTS = ("zh", "ja", "ko")
 _MIN_LENGTH_FOR_RATIO = 100
-_MIN_LETTERS_FOR_ECHO = 20
+MIN_LETTERS_FOR_ECHO = 20  # below this a chunk left as it is may be right (a name: "# Corepack")
 _SOURCE_LANGUAGE = "en"
 
 
@@ -37,6 +37,8 @@ def unwrap(answer: str, source: str) -> str:
     """The answer without a leading `<think>` block (reasoning models) and without a ```markdown fence put
     around the whole of it (a common habit): neither is an error."""
     answer = _THINK.sub("", answer, count=1)
+    if not answer.lstrip().startswith(("```", "~~~")):
+        return answer
     tokens = parse(normalize(answer.strip()))
     if (
         len(tokens) == 1
@@ -160,6 +162,17 @@ def _structure_problems(source: list[str], answer: list[str]) -> list[str]:
     ]
 
 
+_Summary = tuple[list[str], dict[str, Counter[str]], str]
+
+
+@lru_cache(maxsize=512)  # a chunk's source is checked once per language: parse it once
+def _summary(text: str, definitions: str) -> _Summary:
+    """Blocks, inline parts and prose of a chunk parsed with its definitions."""
+    tokens = parse(normalize(text), fresh_env(definitions_env(definitions)))
+    blocks = [b for i in range(len(tokens)) if (b := _block(tokens, i)) is not None]
+    return blocks, _inline_parts(tokens), _prose(tokens)
+
+
 def check_translation(
     source: str, translation: str, *, language_code: str, single_line: bool = False, definitions: str = ""
 ) -> list[str]:
@@ -178,25 +191,20 @@ def check_translation(
         if "\n" in translation.strip():
             problems.append("the answer must be a single line")
         return problems
-    env: dict[str, Any] = definitions_env(definitions)
-    source_tokens = parse(normalize(source), fresh_env(env))
-    answer_tokens = parse(normalize(translation), fresh_env(env))
-    source_blocks = [b for i in range(len(source_tokens)) if (b := _block(source_tokens, i)) is not None]
-    answer_blocks = [b for i in range(len(answer_tokens)) if (b := _block(answer_tokens, i)) is not None]
+    source_blocks, source_parts, source_prose = _summary(source, definitions)
+    answer_blocks, answer_parts, answer_prose = _summary(translation, definitions)
     problems += _structure_problems(source_blocks, answer_blocks)
-    source_parts, answer_parts = _inline_parts(source_tokens), _inline_parts(answer_tokens)
     for what, expected in source_parts.items():
         found = answer_parts[what]
         if missing := sorted((expected - found).keys()):
             problems.append(f"{what} changed or missing (keep them byte-identical): {_quote(missing)}")
         elif added := sorted((found - expected).keys()):
             problems.append(f"{what} added that the source does not have: {_quote(added)}")
-    source_prose = _prose(source_tokens)
     letters = sum(ch.isalpha() for ch in source_prose)
     if (
         language_code.split("-")[0].lower() != _SOURCE_LANGUAGE
-        and letters >= _MIN_LETTERS_FOR_ECHO
-        and _prose(answer_tokens) == source_prose
+        and letters >= MIN_LETTERS_FOR_ECHO
+        and answer_prose == source_prose
     ):
         problems.append("the answer is the source text, not translated: translate the prose into the target language")
     ratio = 0.15 if language_code.split("-")[0] in _DENSE_SCRIPTS else 0.35
