@@ -37,8 +37,6 @@ if TYPE_CHECKING:
 
 INSTALL_HINT = "pip install -e '.[dask]'"
 CONNECT_TIMEOUT = 10  # seconds to reach a scheduler, and then to see its first worker
-# Images in flight per worker thread: one being filtered while the next one's decode waits in the queue.
-IMAGES_PER_THREAD = 2
 
 
 class ClusterError(ValueError):
@@ -132,15 +130,15 @@ class Cluster:
         return sum(worker["nthreads"] for worker in self.client.scheduler_info()["workers"].values())
 
     def prepare(
-        self, settings: Settings, images: Sequence[Path], in_flight: int | None = None
+        self, settings: Settings, images: Sequence[Path], workers: int | None = None
     ) -> tuple[Settings, list[Path]]:
         """Settings and inputs with absolute paths (workers have their own working folders), checked on every
-        worker, and `in_flight` images at a time (default: IMAGES_PER_THREAD per worker thread)."""
+        worker, with `workers` (default: the cluster's worker threads) standing for settings.workers, which sets
+        the images in flight as it does for a thread pool."""
         out_dir = settings.out_dir.absolute()
         absolute = [path.absolute() for path in images]
         self.check_access(absolute, out_dir)
-        workers = in_flight or IMAGES_PER_THREAD * self.threads
-        return replace(settings, out_dir=out_dir, workers=workers), absolute
+        return replace(settings, out_dir=out_dir, workers=workers or self.threads), absolute
 
     def check_access(self, images: Sequence[Path], out_dir: Path) -> None:
         """ClusterError naming the first worker that can't read the inputs or share and write `out_dir`.
