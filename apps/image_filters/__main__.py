@@ -72,8 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", type=Path, default=Path("output"), help="output folder (default: output/)")
     p.add_argument("--workers", type=_int_in(1, 256),
                    help="threads for pixel work, also the number of images in flight (default: the CPUs this "
-                        "process may use, after affinity and container limits; with --cluster, images in flight, "
-                        "default two per worker thread)")
+                        "process may use, after affinity and container limits; with --cluster, the cluster's worker "
+                        "threads)")
     p.add_argument("--format", choices=FORMATS, default="keep", help="output format (default: keep the input's)")
     p.add_argument("--quality", type=_int_in(1, 100), default=90, help="JPEG/WebP quality 1-100 (default: 90)")
     p.add_argument("--metadata", choices=METADATA_POLICIES, default="camera",
