@@ -6,6 +6,8 @@ Job 1 (photos): N JPEGs of about 12 MP (the app's sample photos scaled up with L
 benchmarks/.cache/) x grayscale, Gaussian blur radius 2, sepia, JPEG quality 90, one output file per pair:
   app              `python -m apps.image_filters` as a user runs it (main() in-process; default workers);
   app --sequential the same command with --sequential (one image and one filter at a time);
+  app --cluster local:2  the same command on a Dask LocalCluster of 2 worker processes it starts (the dask
+                   extra; start-up included; benchmarks.image_cluster measures a standing cluster too);
   Pillow pool      a plain Pillow script on a ThreadPoolExecutor (one task per image: open, 3 x filter + save);
   OpenCV pool      a plain OpenCV script on a ThreadPoolExecutor (imread, cvtColor / GaussianBlur / transform,
                    imwrite), OpenCV's own threading left at its default;
@@ -21,6 +23,7 @@ images (decoded, so JPEG's own loss counts for both).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import math
 import multiprocessing
 import os
@@ -143,6 +146,12 @@ def run_app_sequential(paths: list[Path], out_dir: Path) -> None:
     run_app(paths, out_dir, "--sequential")
 
 
+def run_app_on_cluster(paths: list[Path], out_dir: Path) -> None:
+    from benchmarks.image_cluster import run_app_on_local_cluster  # more of it: python -m benchmarks.image_cluster
+
+    run_app_on_local_cluster(paths, out_dir)
+
+
 def _pillow_one(source: Path, out_dir: Path) -> None:
     with Image.open(source) as opened:
         image = opened.convert("RGB")
@@ -202,6 +211,7 @@ def pyvips_available() -> bool:
 PHOTO_MODES: dict[str, Callable[[list[Path], Path], None]] = {
     "app": run_app,
     "app --sequential": run_app_sequential,
+    **({"app --cluster local:2": run_app_on_cluster} if importlib.util.find_spec("distributed") else {}),
     "Pillow pool": run_pillow_pool,
     "OpenCV pool": run_opencv_pool,
     **({"pyvips": run_pyvips} if pyvips_available() else {}),
