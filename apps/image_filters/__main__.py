@@ -149,6 +149,10 @@ async def run(
     return shared["report"], shared.get("contact_sheet_pages", [])
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def check_out_dir(out: Path) -> None:
     """InputError unless `out` is a folder or can become one."""
     if out.exists() and not out.is_dir():
@@ -166,6 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(describe_filters())
         return 0
     cluster = None
+    previous_sigterm = signal.signal(signal.SIGTERM, _terminate)  # while scanning too, not only in the run
     try:
         specs = parse_filter_specs(args.filters)
         check_out_dir(args.out)
@@ -201,6 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     finally:
+        signal.signal(signal.SIGTERM, previous_sigterm)
         if cluster is not None:
             cluster.close()
     for failure in report.failed:

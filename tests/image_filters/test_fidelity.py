@@ -164,3 +164,27 @@ def test_a_resize_past_the_pixel_limit_is_refused_before_any_work(tmp_path: Path
     assert decoded == [] and not list((tmp_path / "out").glob("*.png"))
     assert main([str(src), "-f", "resize:width=20000,invert", "-o", str(tmp_path / "out"), "-q"]) == 1
     assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == ["dot_invert.png"]  # the rest still done
+
+
+def test_real_photographs_keep_their_profiles_and_stay_within_a_level_of_pillow(tmp_path: Path) -> None:
+    """The bundled photographs (see samples/SOURCES.md): their own ICC profiles survive, and the OpenCV kernels
+    stay within a level of Pillow on them, through the whole pipeline."""
+    from PIL import ImageFilter
+
+    from apps.image_filters.inputs import SAMPLES
+
+    photos = [SAMPLES / "rocket.jpg", SAMPLES / "astronaut.png"]
+    run_flow(photos, "blur,sharpen,edges,grayscale", tmp_path / "out", format="png")
+    direct = {"blur": ImageFilter.GaussianBlur(2), "sharpen": ImageFilter.UnsharpMask(2, 150, 3),
+              "edges": ImageFilter.FIND_EDGES}  # fmt: skip
+    for photo in photos:
+        with Image.open(photo) as original:
+            profile = original.info["icc_profile"]
+            rgb = original.convert("RGB")
+        stem = photo.stem if photo.suffix == ".png" else f"{photo.stem}-jpg"
+        for label, kernel in direct.items():
+            with Image.open(tmp_path / "out" / f"{stem}_{label}.png") as out:
+                assert out.info.get("icc_profile") == profile, (photo.name, label)
+                diff = np.abs(np.asarray(out, np.int16) - np.asarray(rgb.filter(kernel), np.int16)).mean()
+            assert diff <= 1.0, (photo.name, label, diff)
+        assert "icc_profile" not in info_of(tmp_path / "out" / f"{stem}_grayscale.png")
