@@ -116,6 +116,8 @@ def settings_from(args: argparse.Namespace) -> tuple[TranslateSettings, list[Pat
         raise UsageError(str(exc)) from None
     if args.chunk_tokens < 16:
         raise UsageError("--chunk-tokens must be at least 16")
+    if args.wait and not args.batch:
+        raise UsageError("--wait waits for a batch: use it with --batch")
     if problem := output_folder_problem(Path(args.out)):
         raise UsageError(problem)
     skipped = previous_translations(list(files.values()))

@@ -121,3 +121,8 @@ async def test_batch_needs_a_provider_with_a_batch_api(
 ) -> None:
     assert await cli(str(tricky), "-l", "fr", "--provider", "offline", "--batch") == 2
     assert "--batch needs the openai or anthropic provider" in capsys.readouterr().err
+
+
+async def test_wait_without_batch_is_a_usage_error(cli: Cli, tricky: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert await cli(str(tricky), "-l", "fr", "--wait") == 2
+    assert "use it with --batch" in capsys.readouterr().err
