@@ -264,3 +264,37 @@ def test_concurrent_bomb_checks_do_not_leak_warning_filters(tmp_path: Path) -> N
     assert warnings.filters == before
     assert images._open_lock.acquire(blocking=False)
     images._open_lock.release()
+
+
+# ---- pictures: frames, profiles, metadata --------------------------------------------------------------------
+
+
+def test_picture_round_trip_keeps_frames_timing_profile_and_camera_exif(tmp_path: Path) -> None:
+    from tests.image_filters.make_images import animation, exif_with_gps, rgb_profile
+
+    gif = images.load_picture(animation(tmp_path / "a.gif"))
+    assert len(gif.frames) == 3 and gif.durations == (100, 200, 300) and gif.loop == 2
+    images.save_picture(gif, tmp_path / "b.webp")
+    webp = images.load_picture(tmp_path / "b.webp")
+    assert len(webp.frames) == 3 and webp.durations == (100, 200, 300) and webp.loop == 2
+
+    gradient().save(tmp_path / "c.jpg", icc_profile=rgb_profile(), exif=exif_with_gps(orientation=8))
+    photo = images.load_picture(tmp_path / "c.jpg")
+    assert photo.size == (32, 48) and images.image_size(tmp_path / "c.jpg") == (32, 48)  # upright
+    images.save_picture(photo, tmp_path / "d.png")
+    with Image.open(tmp_path / "d.png") as out:
+        exif = out.getexif()
+        assert out.info["icc_profile"] == rgb_profile() and exif[0x010F] == "TestCam"
+        assert 0x0112 not in exif and not exif.get_ifd(0x8825)
+    with pytest.raises(ValueError, match="unknown metadata policy 'most'"):
+        images.save_picture(photo, tmp_path / "e.png", metadata="most")
+
+
+def test_to_srgb_converts_through_the_profile_and_leaves_unprofiled_images_alone() -> None:
+    from tests.image_filters.make_images import rgb_profile
+
+    img = Image.new("RGB", (2, 2), (50, 150, 50))
+    assert images.to_srgb(img, None) is img
+    converted = images.to_srgb(img, rgb_profile()).getpixel((0, 0))
+    assert isinstance(converted, tuple) and converted[0] < 20 and abs(converted[1] - 151) <= 2
+    assert images.to_srgb(img, b"not a profile") is img
