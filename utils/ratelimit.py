@@ -266,6 +266,9 @@ class RateLimiter:
     async def _wait_turn(self, estimated_tokens: int, estimated_output: int) -> Reservation:
         """Wait in line until every pacer has room, then reserve. Reserving only at the head of the line (not on
         arrival) lets the usage reported meanwhile correct the estimates of everyone still waiting."""
+        if not self._pacers:  # nothing to pace: no line to wait in (a burst starts in one event-loop turn)
+            await self._wait_pause()
+            return Reservation(frozenset(), float(estimated_tokens - estimated_output), float(estimated_output))
         async with self._per_loop(self._turn_locks, asyncio.Lock):
             while True:
                 await self._wait_pause()
