@@ -6,13 +6,19 @@ slot, so an item that waits on its own sub-batch never starves it. A lease is le
 second one waits for whichever comes first, the lease or a fresh slot. A lease whose holder has finished (say,
 an item returned while a task it started still runs) can no longer be lent, and its slot stays taken until
 its borrower gives it back. So at most `capacity` leases are ever in use at once.
+
+A batch worker keeps one seat (the ContextVar's entry) for all its items and sets the seat's lease per item,
+which costs no context switch per item; a task an item left running borrows, if anything, the lease its
+worker holds when it asks, under the same one-borrower rule.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Mapping
 from contextvars import ContextVar, Token
+from types import MappingProxyType
 from typing import Any
 
 from .errors import FlowError
@@ -27,12 +33,21 @@ class _Lease:
         self.parent: _Lease | None = parent
         self.lent: bool = False  # a borrower runs on this slot now
         self.closed: bool = False  # given back by its holder
-        self.waiters: deque[asyncio.Future[_Lease | None]] = deque()
+        self.waiters: deque[asyncio.Future[_Lease | None]] | None = None  # made when someone waits
         self.task: asyncio.Task[Any] | None = None  # set for leases taken by acquire(), which release() checks
-        self.token: Token[dict[Limiter, _Lease]] | None = None
+        self.token: Token[Mapping[Limiter, _Seat]] | None = None
 
 
-_LEASES: ContextVar[dict[Limiter, _Lease]] = ContextVar("pocketflow_leases", default={})
+class _Seat:
+    """Where a task records the lease it runs on now; a batch worker keeps one seat and changes its lease per item."""
+
+    __slots__ = ("lease",)
+
+    def __init__(self, lease: _Lease | None) -> None:
+        self.lease = lease
+
+
+_LEASES: ContextVar[Mapping[Limiter, _Seat]] = ContextVar("pocketflow_leases", default=MappingProxyType({}))
 
 
 class Limiter:
@@ -59,13 +74,13 @@ class Limiter:
 
     async def acquire(self) -> None:
         """Wait for a slot, borrowing the current task's own if it holds one; pair it with release()."""
-        leases = _LEASES.get()
-        lease = await self._take(leases.get(self))
-        lease.task, lease.token = asyncio.current_task(), _LEASES.set({**leases, self: lease})
+        seats = _LEASES.get()
+        lease = await self._take(held_lease(self))
+        lease.task, lease.token = asyncio.current_task(), _LEASES.set({**seats, self: _Seat(lease)})
 
     def release(self) -> None:
         """Give back the slot this task took with acquire(); anything else is a FlowError."""
-        lease = _LEASES.get().get(self)
+        lease = held_lease(self)
         if lease is None or lease.token is None or lease.task is not asyncio.current_task():
             raise FlowError(f"{self!r}.release() without a matching acquire() in this task")
         _LEASES.reset(lease.token)
@@ -87,21 +102,33 @@ class Limiter:
         if loop is not self._loop:
             self._loop, self._free, self._waiters, self._waiting = loop, self.capacity, deque(), 0
 
-    async def _take(self, held: _Lease | None) -> _Lease:
-        """A lease borrowed from `held` (the caller's own, if any) or on a fresh slot, whichever is free first."""
-        self._bind()
-        if held is not None and held.closed:
-            held = None
-        if held is not None and not held.lent:
+    def _try_take(self, held: _Lease | None) -> _Lease | None:
+        """A lease borrowed from `held` (the caller's own, if any) or on a fresh slot, if one is free now.
+
+        The caller has called _bind() on this event loop.
+        """
+        if held is not None and not held.lent and not held.closed:
             held.lent = True
             return _Lease(held)
         if self._free:
             self._free -= 1
             return _Lease(None)
+        return None
+
+    async def _take(self, held: _Lease | None) -> _Lease:
+        """As _try_take, else wait for whichever comes first: `held` given back by its borrower, or a fresh slot."""
+        self._bind()
+        lease = self._try_take(held)
+        if lease is not None:
+            return lease
+        if held is not None and held.closed:
+            held = None
         assert self._loop is not None
         granted: asyncio.Future[_Lease | None] = self._loop.create_future()
         self._waiters.append(granted)
         if held is not None:
+            if held.waiters is None:
+                held.waiters = deque()
             held.waiters.append(granted)
         self._waiting += 1
         try:
@@ -118,16 +145,16 @@ class Limiter:
         lease.closed = True
         if lease.lent:
             return  # its borrower gives the slot back when done
-        lease.waiters.clear()
+        lease.waiters = None
         parent = lease.parent
         if parent is None:
-            if not _grant(self._waiters, None):
+            if not (self._waiters and _grant(self._waiters, None)):
                 self._free += 1
             return
         parent.lent = False
         if parent.closed:
             self._give_back(parent)
-        elif _grant(parent.waiters, parent):
+        elif parent.waiters and _grant(parent.waiters, parent):
             parent.lent = True
 
 
@@ -143,14 +170,12 @@ def _grant(waiters: deque[asyncio.Future[_Lease | None]], source: _Lease | None)
 
 def held_lease(limiter: Limiter) -> _Lease | None:
     """The lease the current task runs on for `limiter`, if any."""
-    return _LEASES.get().get(limiter)
+    seat = _LEASES.get().get(limiter)
+    return None if seat is None else seat.lease
 
 
-def enter(limiter: Limiter, lease: _Lease) -> Token[dict[Limiter, _Lease]]:
-    """Make `lease` the current task's lease for `limiter` (until the token is reset)."""
-    return _LEASES.set({**_LEASES.get(), limiter: lease})
-
-
-def leave(token: Token[dict[Limiter, _Lease]]) -> None:
-    """Undo the matching enter()."""
-    _LEASES.reset(token)
+def seat(limiter: Limiter) -> _Seat:
+    """A seat for the current task's leases of `limiter` (a batch worker's: it lives as long as the task)."""
+    new = _Seat(None)
+    _LEASES.set({**_LEASES.get(), limiter: new})
+    return new

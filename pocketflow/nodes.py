@@ -240,6 +240,11 @@ class AsyncNode(Node):
         return None
 
     async def _exec_async(self, prep_res: Any) -> Any:
+        if self.max_retries == 1 and self.timeout is None and not _RETRY.get():  # the common case, kept lean
+            try:
+                return await self.exec_async(prep_res)
+            except Exception as exc:
+                return await self.exec_fallback_async(prep_res, exc)
         for attempt in range(self.max_retries):
             token = _RETRY.set(attempt)
             try:

@@ -25,7 +25,7 @@ from typing import Any, Literal
 from .errors import FlowError, warn
 from .executors import PoolKind, pool, usable_cores
 from .flows import AsyncFlow, BatchFlow
-from .limiter import Limiter, enter, held_lease, leave
+from .limiter import Limiter, held_lease, seat
 from .nodes import _RETRY, AsyncNode, BaseNode, BatchNode, Node, RetryOn, batch_items
 from .tracing import Tracer, current_tracer
 
@@ -44,15 +44,21 @@ def _check_options(max_concurrency: int | None, errors: str) -> None:
 
 
 class _Batch:
-    """One run of a parallel batch over `items`, calling `fn(item)` for each."""
+    """One run of a parallel batch over `items`, calling `fn(item)` for each (`rescue(item, exc)` on failure)."""
 
-    __slots__ = ("owner", "fn", "source", "total", "results", "limiter", "held", "collect", "tracer", "done",
+    __slots__ = ("owner", "fn", "rescue", "source", "total", "results", "limiter", "held", "collect", "tracer", "done",
                  "failed", "ended", "stopping", "where")  # fmt: skip
 
     def __init__(
-        self, owner: BaseNode, fn: Callable[[Any], Awaitable[Any]], items: Any, limiter: Limiter | None, errors: Errors
+        self,
+        owner: BaseNode,
+        fn: Callable[[Any], Awaitable[Any]],
+        items: Any,
+        limiter: Limiter | None,
+        errors: Errors,
+        rescue: Callable[[Any, Exception], Awaitable[Any]] | None = None,
     ) -> None:
-        self.owner, self.fn, self.limiter = owner, fn, limiter
+        self.owner, self.fn, self.rescue, self.limiter = owner, fn, rescue, limiter
         self.source, self.total = batch_items(items)
         self.results: list[Any] = []
         # The slot this task runs on, if any: the batch may borrow it (one item at a time) instead of a fresh one.
@@ -70,6 +76,8 @@ class _Batch:
             cap = min(cap, self.total)
         if self.limiter is not None:
             cap = min(cap, self.limiter.capacity)
+        if self.limiter is not None:
+            self.limiter._bind()
         try:
             async with asyncio.TaskGroup() as group:
                 spawned = 0
@@ -90,7 +98,12 @@ class _Batch:
     async def _worker(self) -> None:
         task = asyncio.current_task()
         assert task is not None
-        source, fn, results, limiter, held = self.source, self.fn, self.results, self.limiter, self.held
+        source, fn, rescue, results = self.source, self.fn, self.rescue, self.results
+        limiter, held = self.limiter, self.held
+        lease = None
+        place = None if limiter is None else seat(limiter)  # what this worker's items (and their tasks) run on
+        if _RETRY.get():
+            _RETRY.set(0)  # items start at attempt 0 even when the batch runs inside another item's retry
         while not self.stopping:
             if task.cancelling():
                 raise asyncio.CancelledError  # an item swallowed this worker's cancellation: stop here
@@ -101,33 +114,32 @@ class _Batch:
                 return
             index = len(results)
             results.append(None)
-            if limiter is None:
-                await self._item(task, index, item)
-                continue
-            lease = await limiter._take(held)
-            token = enter(limiter, lease)
+            if limiter is not None and place is not None:
+                place.lease = lease = limiter._try_take(held) or await limiter._take(held)
             try:
-                await self._item(task, index, item)
+                try:
+                    results[index] = await fn(item)
+                except Exception as exc:
+                    if rescue is None:
+                        raise
+                    results[index] = await rescue(item, exc)
+            except Exception as exc:
+                if self._failed(index, exc):
+                    raise
+            except asyncio.CancelledError as exc:
+                if task.cancelling():
+                    raise  # the batch or its caller is stopping this worker
+                # The item cancelled itself (say, it awaited a cancelled future). A TaskGroup ignores a
+                # cancelled child, which would silently drop this worker's remaining items: fail instead.
+                if self._failed(index, exc):
+                    raise _ItemCancelled(exc) from exc
+            else:
+                if self.tracer is not None:
+                    self._report()
             finally:
-                leave(token)
-                limiter._give_back(lease)
-
-    async def _item(self, task: asyncio.Task[Any], index: int, item: Any) -> None:
-        try:
-            self.results[index] = await self.fn(item)
-        except Exception as exc:
-            if self._failed(index, exc):
-                raise
-        except asyncio.CancelledError as exc:
-            if task.cancelling():
-                raise  # the batch or its caller is stopping this worker
-            # The item cancelled itself (say, it awaited a cancelled future). A TaskGroup ignores a
-            # cancelled child, which would silently drop this worker's remaining items: fail instead.
-            if self._failed(index, exc):
-                raise _ItemCancelled(exc) from exc
-        else:
-            if self.tracer is not None:
-                self._report()
+                if limiter is not None and place is not None and lease is not None:
+                    place.lease = None
+                    limiter._give_back(lease)
 
     def _failed(self, index: int, exc: BaseException) -> bool:
         """Count and report a failed item; when collecting, keep `exc` as its outcome. True: raise it."""
@@ -229,7 +241,10 @@ class AsyncParallelBatchNode(AsyncNode, BatchNode):
         return self.exec_fallback(prep_res, exc)
 
     async def _exec_async(self, items: Any) -> Any:
-        batch = _Batch(self, partial(AsyncNode._exec_async, self), items, self.limiter, self.errors)
+        if self.max_retries == 1 and self.timeout is None:  # no retry loop to run: call the hooks directly
+            batch = _Batch(self, self.exec_async, items, self.limiter, self.errors, self.exec_fallback_async)
+        else:
+            batch = _Batch(self, partial(AsyncNode._exec_async, self), items, self.limiter, self.errors)
         if self.executor is None:
             return await batch.run(self.max_concurrency)
         with self._executor() as executor:

@@ -72,8 +72,8 @@ def env(**extra):
 
 def test_mypy_accepts_hooks_with_the_users_own_parameter_names(user_file, site):
     pytest.importorskip("mypy")
-    done = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(user_file)],
-                          capture_output=True, text=True, cwd=user_file.parent, env=env(MYPYPATH=str(site)))  # fmt: skip
+    command = [sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(user_file)]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=user_file.parent, env=env(MYPYPATH=str(site)))
     assert done.returncode == 0, done.stdout
 
 
@@ -85,8 +85,8 @@ def pyright():
 
 
 def test_pyright_accepts_hooks_with_the_users_own_parameter_names(user_file, site):
-    done = subprocess.run([pyright(), "--pythonpath", sys.executable, "--outputjson", str(user_file)],
-                          capture_output=True, text=True, cwd=user_file.parent, env=env(PYTHONPATH=str(site)))  # fmt: skip
+    command = [pyright(), "--pythonpath", sys.executable, "--outputjson", str(user_file)]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=user_file.parent, env=env(PYTHONPATH=str(site)))
     report = json.loads(done.stdout)
     assert report["summary"]["errorCount"] == 0, [d["message"] for d in report["generalDiagnostics"]]
 
