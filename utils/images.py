@@ -302,7 +302,7 @@ def _decode(im: Image.Image, min_size: tuple[int, int] | None, all_frames: bool)
     exif = im.getexif()
     orientation = exif.get(ExifTags.Base.Orientation, 1)
     transpose = _ORIENTATION_TRANSPOSE.get(orientation)
-    if min_size is not None and im.format == "JPEG":
+    if min_size is not None and im.format in ("JPEG", "MPO"):  # MPO: camera JPEGs with a preview
         wanted = min_size[::-1] if orientation in (5, 6, 7, 8) else min_size
         im.draft(None, (max(1, wanted[0]), max(1, wanted[1])))
     icc = im.info.get("icc_profile") or None
