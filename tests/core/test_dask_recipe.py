@@ -11,16 +11,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import Executor, Future
 from pathlib import Path
 
 import pytest
+from markdown_it import MarkdownIt
 
 import pocketflow as pf
 
 distributed = pytest.importorskip("distributed")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -263,3 +267,13 @@ async def _until(condition) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met within the timeout")
         await asyncio.sleep(0.02)
+
+
+def test_the_readme_recipe_runs_as_shown() -> None:
+    """The README's Dask example (a `python dask` block, which the README test leaves to this one), as a script."""
+    tokens = MarkdownIt().parse((ROOT / "README.md").read_text(encoding="utf-8"))
+    blocks = [t.content for t in tokens if t.type == "fence" and t.info.strip() == "python dask"]
+    assert len(blocks) == 1
+    done = subprocess.run([sys.executable, "-c", blocks[0]], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str([(n * n, 0) for n in range(10)])
