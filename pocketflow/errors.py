@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 from pathlib import Path
 
-_PACKAGE = str(Path(__file__).parent)  # as frames name our files, symlinks and all
+_PACKAGE = os.path.join(Path(__file__).parent, "")  # as frames name our files, symlinks and all
 
 
 class FlowError(ValueError):

@@ -33,6 +33,8 @@ def batch_items(items: Any) -> tuple[Iterator[Any], int | None]:
     """
     if items is None:
         return iter(()), 0
+    if isinstance(items, (tuple, range)):  # immutable: nothing to snapshot
+        return iter(items), len(items)
     if isinstance(items, Sized):  # list, tuple, dict, set, numpy array...
         snapshot = list(items)  # type: ignore[call-overload]  # Sized and iterable, as any collection
         return iter(snapshot), len(snapshot)
