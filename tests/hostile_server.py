@@ -19,11 +19,13 @@ on our own loopback server's idea of the protocol. Each request takes the next m
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -178,6 +180,23 @@ class HostileServer:
                 self.connection.shutdown(socket.SHUT_RDWR)
 
         return Handler
+
+
+@contextlib.contextmanager
+def silent_port() -> Iterator[int]:
+    """A port on 127.0.0.1 that takes no connection: its listen queue is full, so a connect waits until it
+    times out (a server that is down behind a firewall that drops packets, or hopelessly overloaded)."""
+    with contextlib.ExitStack() as stack:
+        listener = stack.enter_context(socket.socket())
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = int(listener.getsockname()[1])
+        for _ in range(4):  # connections that are never accepted fill the queue
+            filler = stack.enter_context(socket.socket())
+            filler.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                filler.connect(("127.0.0.1", port))
+        yield port
 
 
 def _echo(body: dict[str, Any]) -> str:

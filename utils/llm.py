@@ -365,11 +365,12 @@ class _DeadlineExceeded(Exception):
 
 
 def _is_refused(exc: BaseException, provider: Provider) -> bool:
-    """Whether the attempt failed before any connection was made (the server is down or the URL is wrong)."""
-    if not isinstance(exc, provider.connection_error) or isinstance(exc, provider.timeout_error):
+    """Whether the attempt failed before any connection was made (the server is down, unreachable or the URL is
+    wrong): refused, unresolvable or silent for the connect timeout (see llm_providers.connect_timeout)."""
+    if not isinstance(exc, provider.connection_error):
         return False
     cause = exc.__cause__
-    return type(cause).__name__ == "ConnectError" or isinstance(cause, ConnectionRefusedError)
+    return type(cause).__name__ in ("ConnectError", "ConnectTimeout") or isinstance(cause, ConnectionRefusedError)
 
 
 def _is_quota(exc: BaseException) -> bool:
@@ -456,10 +457,10 @@ def _typed_error(exc: Exception, provider: Provider, config: Settings, *, attemp
     url = _without_credentials(config.base_url or provider.default_base_url)
     where = f"{config.provider}/{config.model} at {url}"
     if isinstance(exc, (provider.connection_error, _DeadlineExceeded)):
-        if isinstance(exc, (provider.timeout_error, _DeadlineExceeded)):
-            what = f"timed out (LLM_TIMEOUT={config.timeout:g}s per request)"
-        elif refused:
+        if refused:
             what = "could not be reached"
+        elif isinstance(exc, (provider.timeout_error, _DeadlineExceeded)):
+            what = f"timed out (LLM_TIMEOUT={config.timeout:g}s per request)"
         else:
             what = "lost the connection"
         return LLMConnectionError(

@@ -40,6 +40,12 @@ class Reply:
     headers: Mapping[str, str] = field(default_factory=dict)  # the response's, for utils.ratelimit's limits
 
 
+def connect_timeout(deadline: float) -> float:
+    """Seconds to make a connection: the SDKs' own default of 5 s, at most half the request's deadline, so that a
+    server that takes no connection is told apart from one that answers slowly (see utils.llm's `refused`)."""
+    return min(5.0, deadline / 2)
+
+
 class Provider:
     """One remote API: its SDK exception classes and how to build a client and send a request."""
 
@@ -93,7 +99,7 @@ class OpenAIProvider(Provider):
         return openai.AsyncOpenAI(
             api_key=self.api_key(settings),
             base_url=settings.base_url or self.default_base_url,
-            timeout=settings.timeout,
+            timeout=openai.Timeout(settings.timeout, connect=connect_timeout(settings.timeout)),
             max_retries=0,
         )
 
@@ -146,7 +152,7 @@ class AnthropicProvider(Provider):
         return anthropic.AsyncAnthropic(
             api_key=self.api_key(settings),
             base_url=settings.base_url or self.default_base_url,
-            timeout=settings.timeout,
+            timeout=anthropic.Timeout(settings.timeout, connect=connect_timeout(settings.timeout)),
             max_retries=0,
         )
 

@@ -20,7 +20,7 @@ from apps.translate.cache import CACHE_FILE, TranslationCache
 from apps.translate.flow import translate
 from apps.translate.jobs import TranslateSettings
 from apps.translate.languages import find_language
-from tests.hostile_server import HostileServer
+from tests.hostile_server import HostileServer, silent_port
 from tests.translate.conftest import Cli
 from tests.translate.test_cli_server import unique_chunks
 from utils import llm
@@ -158,6 +158,17 @@ async def test_a_server_that_goes_down_stops_the_run(
         port = sock.getsockname()[1]
     point_at(monkeypatch, f"http://127.0.0.1:{port}/v1", f"http://127.0.0.1:{port}", retries=1)
     assert await cli(str(tricky), "-l", "fr,de,es", "--quiet") == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "could not be reached" in err
+
+
+async def test_a_server_that_takes_no_connection_stops_the_run(
+    cli: Cli, tricky: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with silent_port() as port:
+        point_at(monkeypatch, f"http://127.0.0.1:{port}/v1", f"http://127.0.0.1:{port}")
+        monkeypatch.setenv("LLM_TIMEOUT", "0.6")
+        assert await cli(str(tricky), "-l", "fr,de,es", "--quiet") == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and "could not be reached" in err
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.hostile_server import HostileServer
+from tests.hostile_server import HostileServer, silent_port
 from tests.utils.llm_env import clean_llm_env  # noqa: F401  (autouse: no key, no .env, fresh limiters)
 from utils import llm
 from utils.config import settings
@@ -176,6 +176,20 @@ async def test_credentials_in_the_base_url_never_reach_a_message(
         assert secret not in message
     assert "bad credentials" in message and "api-key=***" in message
     assert any("Basic" in v or "Bearer" in v or "sk-" in v for v in seen.values())  # the server did get them
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_a_server_that_takes_no_connection_is_down_not_slow(
+    monkeypatch: pytest.MonkeyPatch, provider: str
+) -> None:
+    with silent_port() as port:
+        url = f"http://127.0.0.1:{port}"
+        point_at(monkeypatch, Faulty(url + "/v1", url, lambda *_: None, lambda: 0), provider, retries=1)
+        monkeypatch.setenv("LLM_TIMEOUT", "0.6")  # connections get half of it
+        started = time.monotonic()
+        with pytest.raises(LLMConnectionError, match="could not be reached on 2 attempt") as info:
+            await complete_async("hello")
+    assert info.value.refused and time.monotonic() - started < 5
 
 
 async def test_credentials_stay_out_of_connection_errors(monkeypatch: pytest.MonkeyPatch) -> None:
