@@ -170,3 +170,25 @@ async def test_cancelling_the_batch_cancels_queued_executor_futures():
         with pytest.raises(asyncio.CancelledError):
             await run
     assert ran == [0]
+
+
+class Pids(pf.AsyncParallelBatchNode):
+    async def prep_async(self, shared):
+        return range(2)
+
+    def exec(self, item):
+        time.sleep(0.05)
+        return os.getpid()
+
+    async def post_async(self, shared, prep_res, exec_res):
+        shared["pids"].update(exec_res)
+
+
+async def test_sub_flow_runs_in_flight_share_one_process_pool():
+    class Runs(pf.AsyncParallelBatchFlow):
+        async def prep_async(self, shared):
+            return [{} for _ in range(8)]
+
+    shared = {"pids": set()}
+    await Runs(start=Pids(executor="process", workers=2), max_concurrency=8).run_async(shared)
+    assert 1 <= len(shared["pids"]) <= 2 and os.getpid() not in shared["pids"]
