@@ -109,6 +109,18 @@ async def test_a_trickling_answer_times_out_its_chunk_only(
     assert outputs(tmp_path) == ["tricky.de.md"]
 
 
+@pytest.mark.parametrize("value", ["nan", "inf", "0", "-1"])
+async def test_an_unusable_llm_timeout_is_a_usage_error_before_any_request(
+    cli: Cli, server: LLMServer, tricky: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    value: str,
+) -> None:  # fmt: skip
+    monkeypatch.setenv("LLM_TIMEOUT", value)
+    assert await cli(str(tricky), "-l", "fr") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: LLM_TIMEOUT must be") and err.count("\n") == 1
+    assert server.stats.requests == 0
+
+
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])
 async def test_no_quota_stops_the_run_at_once_keeping_every_answer_received(
     cli: Cli, tricky: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
