@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from apps.image_filters import cluster as cluster_module
 from apps.image_filters.__main__ import main
 from apps.image_filters.inputs import SAMPLES
 from tests.image_filters.make_images import bad_inputs, exif_rotated_jpeg, solid
@@ -228,3 +229,17 @@ def test_without_dask_cluster_says_how_to_install_it(tmp_path: Path, monkeypatch
 def test_bad_addresses_are_one_line_exit_2(tmp_path: Path, address: str, message: str, capsys) -> None:
     assert main([str(SAMPLES), "-o", str(tmp_path / "o"), "--cluster", address]) == 2
     assert capsys.readouterr().err.strip() == f"python -m apps.image_filters: error: --cluster {address}: {message}"
+
+
+def test_a_scheduler_without_workers_or_no_scheduler_is_one_line_exit_2(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setattr(cluster_module, "CONNECT_TIMEOUT", 1)
+    with distributed.LocalCluster(n_workers=0, dashboard_address=":0", silence_logs=logging.CRITICAL) as empty:
+        address = empty.scheduler_address
+        assert main([str(SAMPLES), "-o", str(tmp_path / "o"), "--cluster", address]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith(f"error: no Dask workers are connected to {address}: start one on each machine with "
+                        f"`dask worker {address}`")  # fmt: skip
+    assert main([str(SAMPLES), "-o", str(tmp_path / "o"), "--cluster", address]) == 2  # the scheduler is gone now
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"error: cannot reach the Dask scheduler at {address}: " in err
+    assert not (tmp_path / "o").exists()
