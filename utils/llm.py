@@ -67,6 +67,7 @@ __all__ = [
     "complete_async",
     "configure",
     "endpoint",
+    "redact",
     "resolve_provider",
     "reset_usage",
     "usage_totals",
@@ -470,7 +471,7 @@ def _typed_error(exc: Exception, provider: Provider, config: Settings, *, attemp
         )
     if isinstance(exc, LLMResponseError):
         return LLMResponseError(
-            f"{where} gave no usable answer on {attempts} attempt(s): {_redact(str(exc), config)}"
+            f"{where} gave no usable answer on {attempts} attempt(s): {redact(str(exc), config)}"
         )
     status = _status(exc)
     if _is_quota(exc):
@@ -534,7 +535,9 @@ def _secrets(config: Settings) -> list[str]:
     return sorted((s for s in found if len(s) >= 4), key=len, reverse=True)  # longest first: no half-redactions
 
 
-def _redact(text: str, config: Settings) -> str:
+def redact(text: str, config: Settings) -> str:
+    """`text` with this configuration's credentials, in every form, and any Authorization value replaced by ***:
+    for anything a server said (or echoed) that is about to reach a message or a log line."""
     for secret in _secrets(config):
         text = text.replace(secret, "***")
     return _AUTH_VALUE.sub(lambda m: f"{m.group(1)} ***", text)
@@ -548,4 +551,4 @@ def _server_message(exc: Exception, config: Settings) -> str:
         text = str(error["message"])
     else:
         text = str(getattr(exc, "message", exc))
-    return _redact(text, config)[:300]
+    return redact(text, config)[:300]

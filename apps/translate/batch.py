@@ -28,7 +28,7 @@ from apps.translate.validate import VALIDATOR_VERSION, check_translation, strip_
 from pocketflow import AsyncFlow
 from utils.config import Settings, env
 from utils.config import settings as llm_settings
-from utils.llm import LLMConfigError, LLMError, Usage
+from utils.llm import LLMConfigError, LLMError, Usage, redact
 from utils.llm_providers import AnthropicProvider, OpenAIProvider, Provider
 
 log = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ async def run_batches(
     try:
         return await _submit_and_collect(provider, client, config, work, ledger, cache, outcome, wait=wait)
     except (provider.status_error, provider.connection_error) as exc:
-        raise LLMError(f"{config.provider} batch API: {type(exc).__name__}: {exc}") from None
+        raise LLMError(redact(f"{config.provider} batch API: {type(exc).__name__}: {exc}", config)) from None
     finally:
         ledger.close()
         await client.close()

@@ -192,6 +192,18 @@ async def test_a_server_that_takes_no_connection_is_down_not_slow(
     assert info.value.refused and time.monotonic() - started < 5
 
 
+def test_redact_covers_every_form_of_the_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", "https://carol:s3cr3t-pw@proxy.example/v1?api-key=qs-secret-42&v=2024")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-live-abcdef")
+    basic = base64.b64encode(b"carol:s3cr3t-pw").decode()
+    echoed = (f"got Authorization: Basic {basic}, x-api-key sk-live-abcdef, Bearer some.other-token, "
+              "url https://carol:s3cr3t-pw@proxy.example/v1?api-key=qs-secret-42")  # fmt: skip
+    text = llm.redact(echoed, settings("openai"))
+    for secret in (basic, "sk-live-abcdef", "some.other-token", "s3cr3t-pw", "qs-secret-42"):
+        assert secret not in text
+    assert "Basic ***" in text and "Bearer ***" in text and "proxy.example/v1" in text
+
+
 async def test_credentials_stay_out_of_connection_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
