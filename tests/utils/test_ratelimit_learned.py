@@ -230,3 +230,24 @@ async def test_limits_learned_from_a_429_too(monkeypatch: pytest.MonkeyPatch) ->
         await aclose_clients()
     assert [r.text for r in results] == [f"Echo: q{i}" for i in range(4)]
     assert srv.stats.responses_by_status[429] == 1  # only the probe's
+
+
+@pytest.mark.parametrize(("seconds", "text"), [(0.02, "20ms"), (1.5, "1.5s"), (360, "6m0s"), (3600, "1h0m0s")])
+def test_server_writes_durations_the_client_reads(seconds: float, text: str) -> None:
+    from utils.llm_server import _duration
+
+    assert _duration(seconds) == text
+    assert parse_duration(text) == pytest.approx(seconds, abs=0.001)
+
+
+def test_sliding_window_frees_the_oldest_units_first() -> None:
+    from utils.llm_server import _Window
+
+    window = _Window(per_minute=600, window=1.0)  # 10 units per second
+    for at, units in ((0.0, 4), (0.3, 4), (0.6, 2)):
+        assert window.wait(units, at) == 0.0
+        window.add(units, at)
+    assert window.wait(1, 0.7) == pytest.approx(0.3)  # the 4 from t=0 leave at t=1.0
+    assert window.wait(5, 0.7) == pytest.approx(0.6)  # 5 fit once the 4 from t=0.3 leave too, at t=1.3
+    assert window.wait(11, 0.7) is None  # more than the window ever holds
+    assert window.remaining(0.7) == 590 and window.reset(0.7) == pytest.approx(0.9)
