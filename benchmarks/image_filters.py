@@ -75,6 +75,7 @@ class ModeResult:
     peak_rss_mb: float
     other_load: float  # cores kept busy by other processes meanwhile, on average (the machine is shared)
     levels_from_app: float | None = None  # mean absolute difference from the app's outputs
+    cpu_seconds: float = 0.0  # user + system time the mode's process (and its own children) used
 
 
 # ------------------------------------------------------------------------------------------------ inputs
@@ -231,11 +232,17 @@ def _measure(job: str, mode: str, paths: list[Path], out_dir: Path, conn: Connec
 
     if pyvips_available():
         import pyvips  # noqa: F401
-    started = time.perf_counter()
+    cpu_before, started = _own_cpu_seconds(), time.perf_counter()
     MODES[job, mode](paths, out_dir)
-    seconds = time.perf_counter() - started
-    conn.send({"seconds": seconds, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+    seconds, cpu = time.perf_counter() - started, _own_cpu_seconds() - cpu_before
+    conn.send({"seconds": seconds, "cpu": cpu, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
     conn.close()
+
+
+def _own_cpu_seconds() -> float:
+    """CPU seconds of this process's threads and of the processes it has waited for."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _machine_busy_seconds() -> float:
@@ -268,7 +275,7 @@ def measure(job: str, mode: str, paths: list[Path], out_dir: Path) -> ModeResult
     elapsed = time.perf_counter() - started
     other_load = max(0.0, (_machine_busy_seconds() - busy) - (_our_cpu_seconds() - ours)) / elapsed
     outputs = sum(1 for p in out_dir.iterdir() if not p.name.startswith("."))
-    return ModeResult(job, mode, report["seconds"], outputs, report["rss_mb"], other_load)
+    return ModeResult(job, mode, report["seconds"], outputs, report["rss_mb"], other_load, cpu_seconds=report["cpu"])
 
 
 def mean_levels(a_dir: Path, b_dir: Path, sources: Sequence[Path]) -> float:
@@ -331,10 +338,10 @@ def report(
 
     def row(r: ModeResult, app_seconds: float, images: int) -> list[Any]:
         levels = "-" if r.levels_from_app is None else f"{r.levels_from_app:.2f}"
-        return [r.mode, r.seconds, f"{r.seconds / app_seconds:.2f}x", images / r.seconds, r.peak_rss_mb,
-                f"{r.outputs}/{expected[r.job]}", levels, r.other_load]  # fmt: skip
+        return [r.mode, r.seconds, f"{r.seconds / app_seconds:.2f}x", images / r.seconds, r.cpu_seconds,
+                r.peak_rss_mb, f"{r.outputs}/{expected[r.job]}", levels, r.other_load]  # fmt: skip
 
-    headers = ["mode", "seconds", "its time / app's", "images/s", "peak RSS MB", "outputs",
+    headers = ["mode", "seconds", "its time / app's", "images/s", "CPU s", "peak RSS MB", "outputs",
                "levels from the app's outputs", "other load (cores)"]  # fmt: skip
     tables = [
         Table(f"{count} photos of {size[0]}x{size[1]} ({size[0] * size[1] / 1e6:.1f} MP) x {','.join(FILTERS)}, "
@@ -378,7 +385,9 @@ def report(
         f"{COMPARED_IMAGES} photos (decoded JPEGs).",
         f"Best of {rounds} interleaved round(s) per mode (peak memory: the highest), each in a fresh spawned "
         "process; seconds exclude interpreter start-up and imports.",
-        "Other load: CPU the rest of the machine used meanwhile, in cores on average (the machine is shared).",
+        "Other load: CPU the rest of the machine used meanwhile, in cores on average (the machine is shared). "
+        "CPU s: user + system time of the mode's own process (and any it started), which other load disturbs "
+        "less than wall time; on a busy machine compare it too.",
     ] + ([f"--quick: {count} photos, {tiny} tiny images, one round (full: {FULL_IMAGES}, {FULL_TINY}, best of "
           f"{FULL_ROUNDS}); the targets are shown for information."] if quick else [])  # fmt: skip
     data = {
