@@ -56,7 +56,7 @@ def translate_offline(text: str) -> int:
             sent = f"{seg.body}\n\n{seg.definitions}" if seg.definitions else seg.body
             answer = pseudo_localize(sent, "French")
             if seg.definitions:  # as apps.translate.nodes does: the definitions sent along are not kept
-                answer = strip_definitions(answer)
+                answer = strip_definitions(answer, seg.definitions)
             failed += bool(check_translation(seg.body, answer, language_code="fr", definitions=seg.definitions))
     return failed
 

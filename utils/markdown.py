@@ -230,6 +230,19 @@ def footnote_labels(env: dict[str, Any]) -> list[str]:
     return [label[1:] for label in env.get("footnotes", {}).get("refs", {})]
 
 
+def prose(children: list[Token]) -> Iterator[str]:
+    """The text an inline token's children show as words: text and image alt texts, not the URL an autolink
+    shows (nor code, math or HTML, which are not text tokens)."""
+    autolink = False
+    for child in children:
+        if child.type == "link_open":
+            autolink = child.markup == "autolink"
+        elif child.type == "link_close":
+            autolink = False
+        elif child.type in ("text", "image") and not autolink:
+            yield child.content
+
+
 def reference_definition(label: str, href: str, title: str, **_: object) -> str:
     """One link reference definition line for a normalized label, as the parser resolves it."""
     title_part = ""

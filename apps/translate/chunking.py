@@ -18,8 +18,8 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from utils.markdown import BOM, normalize, parse, prose, reference_definition, split_lines
 from utils.tokens import estimate_tokens
-from utils.markdown import BOM, normalize, parse, reference_definition, split_lines
 
 __all__ = ["Segment", "estimate_tokens", "reassemble", "split_lines", "split_markdown"]
 
@@ -135,9 +135,9 @@ def _read(text: str) -> _Document:
             nested.append((token.map[0], token.map[1]))
         elif token.type == "inline" and token.map and token.children:
             line = token.map[0]
+            if any(ch.isalpha() for text in prose(token.children) for ch in text):
+                words.add(line)
             for child in token.children:
-                if child.type in ("text", "image") and any(ch.isalpha() for ch in child.content):
-                    words.add(line)
                 if child.type in ("link_open", "image") and "label" in child.meta:
                     labels.setdefault(line, set()).add(child.meta["label"])
                 elif child.type == "footnote_ref":
@@ -246,7 +246,7 @@ def _chunk(document: _Document, lines: list[str], start: int, end: int) -> Segme
         for label in sorted(labels)
         if label.startswith("^") or label in document.references
     )
-    body = normalize(raw)
+    body = raw.replace("\r\n", "\n").replace("\r", "\n")  # LF line endings; a BOM here is text, kept
     return Segment(
         text[:offset], body, text[offset + len(raw) :], True, raw=None if body == raw else raw, definitions=definitions
     )

@@ -235,7 +235,7 @@ class _TranslateChunks(AsyncNode):
             tokens += result.input_tokens + result.output_tokens
             text = unwrap(result.text, item.body).strip()
             if definitions:
-                text = strip_definitions(text)
+                text = strip_definitions(text, definitions)
             problems = check_translation(
                 item.body, text, language_code=item.language.code, single_line=item.single_line,
                 definitions=definitions,

@@ -17,7 +17,7 @@ from functools import lru_cache
 
 from markdown_it.token import Token
 
-from utils.markdown import definitions_env, fresh_env, normalize, parse
+from utils.markdown import definitions_env, fresh_env, normalize, parse, prose
 
 __all__ = ["VALIDATOR_VERSION", "check_translation", "strip_definitions", "unwrap"]
 
@@ -50,17 +50,25 @@ def unwrap(answer: str, source: str) -> str:
     return answer
 
 
-def strip_definitions(answer: str) -> str:
-    """The answer without the definitions sent along with the chunk: link reference definitions and empty
-    footnote definitions after its last block."""
-    text = normalize(answer)
+def strip_definitions(answer: str, definitions: str = "") -> str:
+    """The answer without the `definitions` sent along with the chunk (link reference definitions and empty
+    footnote definitions at its end). Without `definitions`, whatever follows the answer's last block goes."""
+    text = normalize(answer).rstrip()
+    sent = [line.strip() for line in definitions.split("\n") if line.strip()]
+    lines = text.split("\n")
+    end, found = len(lines), 0
+    while end and found < len(sent) and (lines[end - 1].strip() in sent or not lines[end - 1].strip()):
+        found += bool(lines[end - 1].strip())
+        end -= 1
+    if found == len(sent) and sent:
+        return "\n".join(lines[:end]).rstrip()
     tokens = parse(text)
-    end = 0
+    last = 0
     for i, token in enumerate(tokens):
         empty_footnote = token.type == "footnote_reference_open" and tokens[i + 1].type == "footnote_reference_close"
         if token.map and token.level == 0 and not empty_footnote:
-            end = max(end, token.map[1])
-    return "\n".join(text.split("\n")[:end]).rstrip() if end else answer
+            last = max(last, token.map[1])
+    return "\n".join(lines[:last]).rstrip() if last else answer
 
 
 def _table_shape(tokens: list[Token], start: int) -> str:
@@ -129,8 +137,8 @@ def _inline_parts(tokens: list[Token]) -> dict[str, Counter[str]]:
 
 
 def _prose(tokens: list[Token]) -> str:
-    """The words of the chunk (text outside code, links' targets and HTML), whitespace collapsed."""
-    words = [child.content for token in tokens for child in token.children or () if child.type == "text"]
+    """The words of the chunk (text outside code, autolinks, links' targets and HTML), whitespace collapsed."""
+    words = [text for token in tokens if token.children for text in prose(token.children)]
     return " ".join(" ".join(words).split())
 
 

@@ -118,6 +118,12 @@ def test_code_html_and_math_inside_lists_and_quotes_are_never_sent() -> None:
     assert [seg.body for seg in chunks(segments)][0] == "1. Step one:"
 
 
+def test_a_bom_inside_the_text_and_an_autolink_alone_are_not_prose_to_send() -> None:
+    text = "Intro words here.\n\n\ufeff# Not a heading here\n\n1. <https://github.com/nodejs/node/issues/24448>\n"
+    segments = split_markdown(text, max_tokens=5)
+    assert [seg.body for seg in chunks(segments)] == ["Intro words here.", "\ufeff# Not a heading here"]
+
+
 def test_reference_links_carry_their_definitions() -> None:
     text = (
         "See [Node.js website][] and [the guide].\n\nNo links.\n\n"

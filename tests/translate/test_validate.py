@@ -137,5 +137,8 @@ def test_a_leading_think_block_and_a_wrapping_fence_are_removed_not_errors() -> 
 
 
 def test_trailing_definitions_are_stripped_from_an_answer() -> None:
+    assert strip_definitions("Voir [a][b].\n\n[b]: https://x", "[B]: <https://x>") == "Voir [a][b]."
     assert strip_definitions("Voir [a][b].\n\n[b]: https://x") == "Voir [a][b]."
+    # the chunk's own empty footnote definition stays; only the one sent along goes
+    assert strip_definitions("Note[^1].\n\n[^1]:\n\n[^1]:", "[^1]:") == "Note[^1].\n\n[^1]:"
     assert strip_definitions("# T\n\n- a\n- b") == "# T\n\n- a\n- b"
