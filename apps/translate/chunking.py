@@ -68,6 +68,13 @@ class Segment:
         return self.lead + translation + self.trail
 
 
+def _toml_front_matter_end(lines: list[str]) -> int:
+    """Lines of TOML front matter between `+++` lines (Hugo), which the Markdown parser does not know; 0 if none."""
+    if not lines or lines[0].rstrip() != "+++":
+        return 0
+    return next((i + 1 for i in range(1, len(lines)) if lines[i].rstrip() == "+++"), 0)
+
+
 def _verbatim(text: str) -> Segment:
     return Segment("", text, "", False)
 
@@ -264,6 +271,8 @@ def split_markdown(text: str, *, max_tokens: int, front_matter_keys: Collection[
     if document.blocks and document.blocks[0].kind == "front_matter":
         first = document.blocks[0].end
         segments += _front_matter_segments(lines[:first], front_matter_keys)
+    elif first := _toml_front_matter_end(lines):
+        segments.append(_verbatim("".join(lines[:first])))
     region: list[_Block] = []
     for unit in [*_units(document, lines, first), _Block(len(lines), len(lines), "end")]:
         if unit.prose or (unit.kind == "blank" and region):

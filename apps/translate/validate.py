@@ -173,12 +173,14 @@ def _structure_problems(source: list[str], answer: list[str]) -> list[str]:
 _Summary = tuple[list[str], dict[str, Counter[str]], str]
 
 
-@lru_cache(maxsize=512)  # a chunk's source is checked once per language: parse it once
 def _summary(text: str, definitions: str) -> _Summary:
     """Blocks, inline parts and prose of a chunk parsed with its definitions."""
     tokens = parse(normalize(text), fresh_env(definitions_env(definitions)))
     blocks = [b for i in range(len(tokens)) if (b := _block(tokens, i)) is not None]
     return blocks, _inline_parts(tokens), _prose(tokens)
+
+
+_source_summary = lru_cache(maxsize=4096)(_summary)  # a source is checked once per language: parse it once
 
 
 def check_translation(
@@ -199,7 +201,7 @@ def check_translation(
         if "\n" in translation.strip():
             problems.append("the answer must be a single line")
         return problems
-    source_blocks, source_parts, source_prose = _summary(source, definitions)
+    source_blocks, source_parts, source_prose = _source_summary(source, definitions)
     answer_blocks, answer_parts, answer_prose = _summary(translation, definitions)
     problems += _structure_problems(source_blocks, answer_blocks)
     for what, expected in source_parts.items():

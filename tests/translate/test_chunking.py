@@ -145,6 +145,13 @@ def test_html_comments_are_verbatim() -> None:
     assert "<!-- keep\n\nme -->\n" in [seg.text for seg in segments if not seg.translate]
 
 
+def test_toml_front_matter_is_verbatim() -> None:
+    text = "+++\ntitle = 'A title'\ndraft = false\n+++\n\nBody text.\n"
+    segments = split_markdown(text, max_tokens=100)
+    assert segments[0].text == "+++\ntitle = 'A title'\ndraft = false\n+++\n" and not segments[0].translate
+    assert [seg.body for seg in chunks(segments)] == ["Body text."]
+
+
 def test_front_matter_is_verbatim_by_default() -> None:
     segments = split_markdown(TRICKY, max_tokens=600)
     assert not segments[0].translate and segments[0].text.startswith("---\ntitle:")
