@@ -27,24 +27,27 @@ from .errors import FlowError
 class _Lease:
     """The right to run on one slot: a fresh slot of the limiter (`parent` None) or one borrowed from `parent`."""
 
-    __slots__ = ("parent", "lent", "closed", "waiters", "task", "token")
+    __slots__ = ("parent", "lent", "closed", "waiters")
 
     def __init__(self, parent: _Lease | None) -> None:
         self.parent: _Lease | None = parent
         self.lent: bool = False  # a borrower runs on this slot now
         self.closed: bool = False  # given back by its holder
         self.waiters: deque[asyncio.Future[_Lease | None]] | None = None  # made when someone waits
-        self.task: asyncio.Task[Any] | None = None  # set for leases taken by acquire(), which release() checks
-        self.token: Token[Mapping[Limiter, _Seat]] | None = None
 
 
 class _Seat:
-    """Where a task records the lease it runs on now; a batch worker keeps one seat and changes its lease per item."""
+    """Where a task records the lease it runs on now; a batch worker keeps one seat and changes its lease per item.
 
-    __slots__ = ("lease",)
+    A seat made by acquire() remembers its task and ContextVar token, which release() checks and resets.
+    """
+
+    __slots__ = ("lease", "task", "token")
 
     def __init__(self, lease: _Lease | None) -> None:
         self.lease = lease
+        self.task: asyncio.Task[Any] | None = None
+        self.token: Token[Mapping[Limiter, _Seat]] | None = None
 
 
 _LEASES: ContextVar[Mapping[Limiter, _Seat]] = ContextVar("pocketflow_leases", default=MappingProxyType({}))
@@ -75,16 +78,16 @@ class Limiter:
     async def acquire(self) -> None:
         """Wait for a slot, borrowing the current task's own if it holds one; pair it with release()."""
         seats = _LEASES.get()
-        lease = await self._take(held_lease(self))
-        lease.task, lease.token = asyncio.current_task(), _LEASES.set({**seats, self: _Seat(lease)})
+        mine = _Seat(await self._take(held_lease(self)))
+        mine.task, mine.token = asyncio.current_task(), _LEASES.set({**seats, self: mine})
 
     def release(self) -> None:
         """Give back the slot this task took with acquire(); anything else is a FlowError."""
-        lease = held_lease(self)
-        if lease is None or lease.token is None or lease.task is not asyncio.current_task():
+        mine = _LEASES.get().get(self)
+        if mine is None or mine.lease is None or mine.token is None or mine.task is not asyncio.current_task():
             raise FlowError(f"{self!r}.release() without a matching acquire() in this task")
-        _LEASES.reset(lease.token)
-        self._give_back(lease)
+        _LEASES.reset(mine.token)
+        self._give_back(mine.lease)
 
     async def __aenter__(self) -> Limiter:
         await self.acquire()
