@@ -23,9 +23,13 @@ class Case:
         self.seed = seed
         self.depth = rng.randint(1, 3)
         self.levels = [
-            {"n": rng.randint(1, 4), "bound": rng.choice([None, 1, 2, 3]), "limited": rng.random() < 0.6}
+            {"n": rng.randint(1, 4), "bound": rng.choice([None, 1, 2, 3]), "limited": rng.random() < 0.6,
+             "sequential": rng.random() < 0.2}
             for _ in range(self.depth)
-        ]
+        ]  # fmt: skip
+        for level in self.levels:
+            if level["sequential"]:  # AsyncBatchNode / AsyncBatchFlow: one item at a time, no options
+                level["bound"], level["limited"] = None, False
         self.capacity = rng.randint(1, 3)
         self.fail_rate = rng.choice([0, 0, 0.05, 0.2])
         self.swallow_rate = rng.choice([0, 0.3])
@@ -44,14 +48,22 @@ class Case:
         for depth in reversed(range(self.depth)):
             level = self.levels[depth]
             options = {"max_concurrency": level["bound"], "limiter": self.limiter if level["limited"] else None}
+            if level["sequential"]:
+                options = {}
+            elif node is None:
+                options["errors"] = "collect" if self.collect_leaves else "raise"
             if node is None:
-                node = Leaf(case, level["n"], errors="collect" if self.collect_leaves else "raise", **options)
+                node = (SequentialLeaf if level["sequential"] else Leaf)(case, level["n"], **options)
             else:
-                node = Runs(case, level["n"], start=pf.AsyncFlow(start=node), **options)
+                node = (SequentialRuns if level["sequential"] else Runs)(
+                    case, level["n"], start=pf.AsyncFlow(start=node), **options
+                )
         return node
 
 
-class Leaf(pf.AsyncParallelBatchNode):
+class LeafWork:
+    """The leaf batch's items, for a parallel or a sequential node."""
+
     def __init__(self, case, n, **options):
         super().__init__(**options)
         self.case, self.n = case, n
@@ -61,7 +73,7 @@ class Leaf(pf.AsyncParallelBatchNode):
 
     async def exec_async(self, item):
         case, path = self.case, self.params.get("path", ())
-        counted = self.limiter is not None
+        counted = getattr(self, "limiter", None) is not None
         case.now += counted
         case.peak = max(case.peak, case.now)
         try:
@@ -82,14 +94,30 @@ class Leaf(pf.AsyncParallelBatchNode):
         shared.setdefault("results", {})[self.params.get("path", ())] = exec_res
 
 
-class Runs(pf.AsyncParallelBatchFlow):
+class Leaf(LeafWork, pf.AsyncParallelBatchNode):
+    pass
+
+
+class SequentialLeaf(LeafWork, pf.AsyncBatchNode):
+    pass
+
+
+class RunsWork:
     def __init__(self, case, n, **options):
         super().__init__(**options)
         self.n = n
 
     async def prep_async(self, shared):
         path = self.params.get("path", ())
-        return [{"path": (*path, i)} for i in range(self.n)]
+        return ({"path": (*path, i)} for i in range(self.n))  # a generator: read lazily
+
+
+class Runs(RunsWork, pf.AsyncParallelBatchFlow):
+    pass
+
+
+class SequentialRuns(RunsWork, pf.AsyncBatchFlow):
+    pass
 
 
 def expected_paths(case):
@@ -139,5 +167,5 @@ async def test_random_nesting_keeps_budget_results_and_leaves_no_task(block):
                 for item, value in enumerate(out):
                     assert value == item * 2 or (case.collect_leaves and isinstance(value, Boom)), context
         if outcome == "failed":
-            assert case.fail_rate and not case.collect_leaves, context
+            assert case.fail_rate and (not case.collect_leaves or case.levels[-1]["sequential"]), context
     assert "ok" in outcomes
