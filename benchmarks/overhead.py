@@ -259,7 +259,7 @@ def notes(items: int, runs: int, repeats: int, quick: bool) -> list[str]:
         "something; the pool and Limiter targets are checked here. With trivial items that never suspend, the "
         "pool's worker is a bare for-loop, so the ratios there measure only bookkeeping (shown in the table).",
         f"sub-flow runs: an AsyncParallelBatchFlow running a two-node AsyncFlow once per params dict ({runs:,} runs).",
-        f"10 KB items from a generator: prep returns a generator of 10 KB blobs (as a chunked file "
+        "10 KB items from a generator: prep returns a generator of 10 KB blobs (as a chunked file "
         "reader does); ours reads it lazily, upstream's gather lists every item first.",
         "upstream 0.0.3: PocketFlow 0.0.3 from PyPI, installed into benchmarks/.upstream/ and run on the same "
         "scenarios.",
