@@ -160,3 +160,21 @@ async def test_release_inside_a_batch_item_is_an_error():
     with pytest.raises(pf.FlowError):
         await Releaser(limiter=limiter).run_async({})
     assert limiter.in_flight == 0
+
+
+async def test_cancelling_at_every_turn_gives_every_slot_back():
+    limiter = pf.Limiter(2)
+    for turns in range(60):
+        gauge = InFlight()
+        middle = Runs(start=Leaf(limiter=limiter, max_concurrency=2))
+        run = asyncio.create_task(Runs(start=middle, limiter=limiter).run_async({"gauge": gauge}))
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        run.cancel()
+        try:
+            await run
+        except asyncio.CancelledError:
+            pass
+        assert gauge.peak <= 2 and gauge.now == 0, turns
+        assert (limiter.in_flight, limiter.waiting) == (0, 0), turns
+        assert asyncio.all_tasks() == {asyncio.current_task()}, turns
