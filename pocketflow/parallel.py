@@ -76,7 +76,6 @@ class _Batch:
             cap = min(cap, self.total)
         if self.limiter is not None:
             cap = min(cap, self.limiter.capacity)
-        if self.limiter is not None:
             self.limiter._bind()
         try:
             async with asyncio.TaskGroup() as group:
