@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-from utils.markdown import InlineSpans, Range, edit_inline
+from utils.markdown import InlineSpans, Range, edit_inline, parse
 
 __all__ = ["accent", "language_tag", "parse_translation_request", "pseudo_localize"]
 
@@ -87,6 +87,13 @@ def accent(text: str) -> str:
     return text.translate(_ACCENTS)
 
 
+def _marker_keeps_paragraph(last_line: str) -> bool:
+    """Whether a marker can follow the last line of a paragraph without changing what the line is (`1.` alone
+    continues a paragraph; `1. [fr·]` starts a list; text after a final backslash can change its parse)."""
+    tokens = parse(f"{last_line} [xx·]")
+    return not last_line.endswith("\\") and len(tokens) == 3 and tokens[0].type == "paragraph_open"
+
+
 def _inline_ranges(content: str, spans: InlineSpans, tag: str, marker: bool) -> list[Range]:
     """Prose accented, collapsed and shortcut references made full, a marker after a paragraph or heading."""
     prose = spans.prose_ranges()
@@ -103,7 +110,7 @@ def _inline_ranges(content: str, spans: InlineSpans, tag: str, marker: bool) -> 
         else:
             ranges.append((link.label_end + 1, link.label_end + 1, f"[{label}]"))
     ranges += [(a, b, None) for a, b in prose]
-    if marker and prose and not content.endswith("\\"):  # text after a final backslash can change its parse
+    if marker and prose and _marker_keeps_paragraph(content.rsplit("\n", 1)[-1]):
         ranges.append((len(content), len(content), _marker(tag, len(content))))
     return ranges
 
