@@ -62,18 +62,18 @@ async def test_translate_modes_and_scale_run(tmp_path: Path, monkeypatch: pytest
         scale, server_view = await translate.scale_run(plan, configured=configured)
         assert (scale.succeeded, scale.lost) == (12, 0)
         assert server_view["responses_by_status"]["200"] == 12
-        assert "5,820 requests/min" in scale.limits  # 97% of the server's 6,000, learned or configured
+        assert "5,880 requests/min" in scale.limits  # 98% of the server's 6,000, learned or configured
         assert scale.tokens > 12 * 200 and scale.token_floor == 0
 
 
-def test_image_modes_write_identical_outputs(tmp_path: Path) -> None:
-    paths = image_filters.prepare_inputs(2, tmp_path, megapixels=0.05, cache=tmp_path / "cache")
-    reference = None
-    for mode in image_filters.MODES:
+def test_image_modes_run_side_by_side(tmp_path: Path) -> None:
+    paths = image_filters.prepare_tiny(2, tmp_path / "in")  # small crops of the sample photos suffice here
+    for job, mode in image_filters.MODES:
+        if job != "photos" or "cluster" in mode:  # the cluster row has its own benchmark and tests
+            continue
         out_dir = tmp_path / mode.replace(" ", "-")
         out_dir.mkdir()
-        result = image_filters.measure(mode, paths, out_dir)
-        assert result.outputs == 6 and result.peak_rss_mb > 0
-        written = image_filters.digests(out_dir)
-        reference = reference or written
-        assert written == reference, mode
+        result = image_filters.measure(job, mode, paths, out_dir)
+        assert result.outputs == 6 and result.peak_rss_mb > 0 and result.cpu_seconds > 0, mode
+        levels = image_filters.mean_levels(tmp_path / "app", out_dir, paths) if mode != "app" else 0.0
+        assert levels <= (3.0 if mode == "pyvips" else 1.0), (mode, levels)  # pyvips' grey is CIELAB lightness
