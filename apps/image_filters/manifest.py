@@ -98,7 +98,7 @@ def update(folder: Path, written: Mapping[str, Record], extra_outputs: Iterable[
     payload = {"version": _VERSION, "outputs": {name: r.to_json() for name, r in sorted(records.items())}}
     try:
         with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(payload, f, indent=0)
+            json.dump(payload, f, separators=(",", ":"))
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)

@@ -201,7 +201,7 @@ def record_results(
     results: list[Saved | Exception],
 ) -> None:
     """Each output written (with its manifest record and thumbnail) or failed (one line naming it)."""
-    source = str(job.source.resolve())
+    source = job.resolved or str(job.source.resolve())
     for out, saved in zip(outputs, results, strict=True):
         if isinstance(saved, Exception):
             report.failed.append(Failure(out.path, f"{out.path}: {type(saved).__name__}: {saved}"))

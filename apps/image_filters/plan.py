@@ -12,6 +12,7 @@ from this very input with these very settings and hasn't changed since.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -46,6 +47,7 @@ class Job:
     name: str
     outputs: tuple[Output, ...]
     size: int = 0  # the input file's size in bytes (0 if unknown), to batch small files
+    resolved: str = ""  # the input's resolved path, as the manifest records it
 
     @property
     def pending(self) -> tuple[Output, ...]:
@@ -65,26 +67,28 @@ def plan_jobs(
     """A Job per image, in input order, with output paths and freshness decided from the manifest."""
     records = manifest.read(out_dir)
     names = output_names(images, fmt, records)
+    settings_of = functools.cache(lambda spec, ext: settings_key(spec, ext, quality, metadata))
     jobs = []
     for source in images:
         ext = output_extension(source, fmt)
         stamp = manifest.source_stamp(source)
+        resolved = str(source.resolve())
         outputs = []
         for spec in filters:
             path = out_dir / fit_name(names[source], f"_{spec.label}{ext}")
-            settings = settings_key(spec, ext, quality, metadata)
+            settings = settings_of(spec, ext)
             record = records.get(path.name)
             fresh = (
                 not overwrite
                 and record is not None
                 and stamp is not None
-                and record.source == str(source.resolve())
+                and record.source == resolved
                 and record.source_stamp == stamp
                 and record.settings == settings
                 and record.output_stamp == manifest.output_stamp(path)
             )
             outputs.append(Output(spec, path, fresh, settings))
-        jobs.append(Job(source, names[source], tuple(outputs), stamp[0] if stamp is not None else 0))
+        jobs.append(Job(source, names[source], tuple(outputs), stamp[0] if stamp is not None else 0, resolved))
     return jobs
 
 
