@@ -53,6 +53,7 @@ STUB_README_TOKENS = 1500
 
 TTFT = 0.5
 JITTER = 0.2
+SCALE_TPS = 60  # a realistic model's output speed for the scale run
 SCALE_WINDOW = 1.0  # the server enforces its limits over a sliding window this long (burst = limit/60 * it)
 MODEL = "loopback-translate"
 
@@ -104,12 +105,13 @@ class ScaleResult:
     wall: float
     request_floor: float
     token_floor: float
+    latency: float  # one request's mean latency in the server's model: the last one admitted still takes it
     peak_in_flight: int
     limits: str  # the limits in force at the end, as utils.ratelimit describes them
 
     @property
     def floor(self) -> float:
-        return max(self.request_floor, self.token_floor)
+        return max(self.request_floor, self.token_floor) + self.latency
 
     @property
     def floor_ratio(self) -> float:
@@ -241,8 +243,9 @@ async def run_mode(name: str, path: Path, out: Path) -> ModeResult:
 # ------------------------------------------------------------------------------------------------ scale run
 
 
-def short_prompts(count: int) -> list[tuple[str, str, int]]:
-    """`count` (system, user, max_tokens) requests as the app builds them, one sentence of the long document each."""
+def short_prompts(count: int) -> list[tuple[str, int]]:
+    """`count` (prompt, max_tokens) requests, one sentence of the long document each: the app's user prompt and
+    max_tokens without its ~200-token system prompt, so that the request limit binds (about 90 tokens each)."""
     text = LONG_DOCUMENT.read_text(encoding="utf-8")
     prose = [line for line in text.splitlines() if line and line[0].isalpha()]
     sentences = [s.strip() + "." for line in prose for s in line.split(". ") if 40 < len(s) < 120]
@@ -250,20 +253,20 @@ def short_prompts(count: int) -> list[tuple[str, str, int]]:
     prompts = []
     for i in range(count):
         sentence = sentences[i % len(sentences)]
-        system, user = build_prompt(sentence, names[i % len(names)])
-        prompts.append((system, user, app_nodes.max_output_tokens(sentence)))
+        _, user = build_prompt(sentence, names[i % len(names)])
+        prompts.append((user, app_nodes.max_output_tokens(sentence)))
     return prompts
 
 
 class ScaleBatch(AsyncParallelBatchNode):
     """Every request at once; utils.llm paces them and retries 429s. Failures are collected, not raised."""
 
-    async def prep_async(self, shared: dict[str, Any]) -> list[tuple[str, str, int]]:
+    async def prep_async(self, shared: dict[str, Any]) -> list[tuple[str, int]]:
         return list(shared["prompts"])
 
-    async def exec_async(self, prompt: tuple[str, str, int]) -> str:
-        system, user, max_tokens = prompt
-        return await llm.call_llm_async(user, system=system, model=shared_model.get(), max_tokens=max_tokens)
+    async def exec_async(self, prompt: tuple[str, int]) -> str:
+        user, max_tokens = prompt
+        return await llm.call_llm_async(user, model=shared_model.get(), max_tokens=max_tokens)
 
     async def post_async(self, shared: dict[str, Any], prep_res: Any, exec_res: list[Any]) -> None:
         shared["results"] = exec_res
@@ -291,7 +294,7 @@ def token_floor(tokens: int, tpm: int, window: float) -> float:
 async def scale_run(plan: Plan, *, configured: bool) -> tuple[ScaleResult, dict[str, Any]]:
     """`plan.scale_requests` requests against a server enforcing rpm and tpm; the client is told the limits only
     when `configured` (LLM_RPM / LLM_TPM), else it learns them from the response headers."""
-    server = LLMServer(ttft=TTFT, tokens_per_second=60, jitter=JITTER, seed=7, rpm=plan.scale_rpm,
+    server = LLMServer(ttft=TTFT, tokens_per_second=SCALE_TPS, jitter=JITTER, seed=7, rpm=plan.scale_rpm,
                        tpm=plan.scale_tpm, window=SCALE_WINDOW)  # fmt: skip
     # A model name of its own gives the run a limiter of its own: nothing learned earlier in the process carries over.
     model = f"{MODEL}-{'configured' if configured else 'learned'}"
@@ -327,6 +330,7 @@ async def scale_run(plan: Plan, *, configured: bool) -> tuple[ScaleResult, dict[
         wall=wall,
         request_floor=rate_limit_floor(plan.scale_requests, plan.scale_rpm, SCALE_WINDOW),
         token_floor=token_floor(tokens, plan.scale_tpm, SCALE_WINDOW),
+        latency=TTFT + server.stats.output_tokens / max(1, server.stats.responses_by_status.get(200, 0)) / SCALE_TPS,
         peak_in_flight=server.stats.peak_in_flight,
         limits=limiter.describe(),
     )
@@ -372,11 +376,12 @@ def _mode_table(label: str, results: Sequence[ModeResult]) -> Table:
 
 
 def _scale_table(results: Sequence[ScaleResult], plan: Plan) -> Table:
-    headers = ["mode", "requests", "lost", "429s", "retries", "tokens", "wall s", "floor s (requests / tokens)",
-               "wall / floor", "peak in flight", "limits in force at the end"]  # fmt: skip
+    headers = ["mode", "requests", "lost", "429s", "retries", "tokens", "wall s",
+               "floor s = max(requests, tokens) + latency", "wall / floor", "peak in flight",
+               "limits in force at the end"]  # fmt: skip
     rows = [[s.mode, s.requests, s.lost, f"{s.responses_429} ({s.share_429:.1%})", s.retries, s.tokens, s.wall,
-             f"{s.floor:.1f} ({s.request_floor:.1f} / {s.token_floor:.1f})", s.floor_ratio, s.peak_in_flight,
-             s.limits.split(": ", 1)[1]] for s in results]  # fmt: skip
+             f"{s.floor:.1f} = max({s.request_floor:.1f}, {s.token_floor:.1f}) + {s.latency:.1f}", s.floor_ratio,
+             s.peak_in_flight, s.limits.split(": ", 1)[1]] for s in results]  # fmt: skip
     title = f"scale run: {plan.scale_requests} requests, server enforcing {plan.scale_rpm} rpm, {plan.scale_tpm:,} tpm"
     return Table(title, headers, rows)
 
@@ -413,14 +418,15 @@ def notes(plan: Plan, quick: bool) -> list[str]:
         f"(LLM_MAX_CONCURRENCY={DEFAULT_MAX_CONCURRENCY}, no LLM_RPM/LLM_TPM); the app runs with no cache and its "
         "default 600-token chunks.",
         "Efficiency = slowest single request of the mode (client-side latency from utils.llm) / the mode's wall time.",
-        f"Scale run: one-sentence translation requests built as the app builds them (system prompt, max_tokens), "
+        f"Scale run: one-sentence translation requests (the app's user prompt and max_tokens, no system prompt), "
         f"latency {TTFT} s + tokens/60. The server enforces {plan.scale_rpm} requests and {plan.scale_tpm:,} tokens "
         f"(input + output) per minute over a sliding {SCALE_WINDOW:g} s window ({burst} requests, {token_burst:,} "
         "tokens: no minute-long burst) and announces them in OpenAI's x-ratelimit-* headers. Zero configuration: "
         "the client is told nothing and learns the limits from the headers; configured: LLM_RPM and LLM_TPM set to "
         "exactly the server's limits. Each run uses a model name of its own, so nothing learned earlier carries over.",
-        "Rate-limit floor = the larger of ((requests - 1) // burst) x window and (tokens - token burst) x 60 / tpm: "
-        "the earliest the server can have admitted everything. Wall time also includes the last request's latency.",
+        "Rate-limit floor = the larger of ((requests - 1) // burst) x window and (tokens - token burst) x 60 / tpm "
+        "(the earliest the server can have admitted everything), plus one request's mean latency in the server's "
+        "model (the last request admitted still takes that long to answer).",
         "One run of each mode, in order (a), (b), (c), on a noisy 2-core machine.",
     ] + (["--quick: smaller documents, faster simulated model and a smaller scale run; the targets are set for "
           "the full run and are shown here for information only."] if quick else [])  # fmt: skip

@@ -32,7 +32,8 @@ from typing import TypeVar
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-HEADROOM = 0.97  # pace at this fraction of the limit in force
+HEADROOM = 0.98  # pace at this fraction of the limit in force
+LATE_WAKE_UP = 0.005  # seconds of lateness in waking up that pacing absorbs (see RateLimiter._wait_turn)
 OUTPUT_MARGIN = 1.1  # reserve this much more output than recent answers used (see RateLimiter.slot)
 
 KINDS = ("requests", "tokens", "input-tokens", "output-tokens")
@@ -270,13 +271,17 @@ class RateLimiter:
             await self._wait_pause()
             return Reservation(frozenset(), float(estimated_tokens - estimated_output), float(estimated_output))
         async with self._per_loop(self._turn_locks, asyncio.Lock):
+            slept = False
             while True:
                 await self._wait_pause()
                 now = monotonic()
                 ready = max((pacer.ready_at for pacer in self._pacers.values()), default=now)
                 if ready <= now:
+                    if slept:  # booked when it was due if the loop woke us a little late, so that wake-up delays
+                        now = max(ready, now - LATE_WAKE_UP)  # don't add up (a longer stall is not made up for)
                     break
                 await sleep(ready - now)
+                slept = True
             # Priced at the head of the line, with the latest share of max_tokens that answers use.
             share = 1.0 if self._output_used is None else min(1.0, OUTPUT_MARGIN * self._output_used)
             input_tokens, output_tokens = float(estimated_tokens - estimated_output), estimated_output * share

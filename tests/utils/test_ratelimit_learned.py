@@ -213,7 +213,7 @@ async def test_zero_configuration_learns_the_limits_and_draws_no_429(
     assert srv.stats.responses_by_status == {200: 30}
     [limiter] = ratelimit._limiters.values()
     assert limiter.limits()["requests"] == pytest.approx(1200 * HEADROOM)
-    assert "pacing to 1,164 requests/min" in caplog.text and "(announced 1,200 requests" in caplog.text
+    assert "pacing to 1,176 requests/min" in caplog.text and "(announced 1,200 requests" in caplog.text
 
 
 async def test_limits_learned_from_a_429_too(monkeypatch: pytest.MonkeyPatch) -> None:
