@@ -48,10 +48,16 @@ def _compare(pair: tuple[Path, Path]) -> tuple[str, list[str]]:
     source, output = pair
     if not output.exists():
         return output.name, ["not written"]
-    source_text, output_text = source.read_text(encoding="utf-8"), output.read_text(encoding="utf-8")
+    source_text = source.read_bytes().decode("utf-8")  # bytes: no newline translation
+    output_text = output.read_bytes().decode("utf-8")
     found = differences(source_text, output_text)
     if output_text == source_text:
         found.append("the output is the source, untranslated")
+    if output_text.startswith("\ufeff") != source_text.startswith("\ufeff"):
+        found.append("BOM added or lost")
+    for eol in ("\r\n", "\n"):
+        if output_text.count(eol) != source_text.count(eol):
+            found.append(f"{eol!r} line endings: {source_text.count(eol)} in the source, {output_text.count(eol)} out")
     return output.name, found
 
 
