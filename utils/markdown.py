@@ -26,13 +26,18 @@ from mdit_py_plugins.gfm_autolink import gfm_autolink_plugin
 
 __all__ = [
     "BOM",
-    "Range",
-    "edit_inline",
     "InlineSpans",
     "LinkSpan",
+    "Range",
     "definitions_env",
+    "edit_inline",
+    "fresh_env",
     "inline_spans",
+    "normalize",
     "parse",
+    "parse_with_spans",
+    "prose",
+    "reference_definition",
     "split_lines",
 ]
 
@@ -40,7 +45,7 @@ BOM = "\ufeff"
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
 _EOL = re.compile(r"\r\n|\r")
 _SPANS_KEY = "_inline_spans"
-# Rules whose source is kept whole (never prose), and the GFM autolink rules that also claim text already read.
+# GFM autolink rules that claim text the text rule already read (the `http` before `://`, an email's name).
 _BACKSCANNING = ("gfm_autolink_protocol", "gfm_autolink_email")
 
 
@@ -75,9 +80,9 @@ class InlineSpans:
     links: list[LinkSpan] = field(default_factory=list)
 
     def prose_ranges(self) -> list[tuple[int, int]]:
-        """Prose with every atom (autolinks that claimed text already read, included) cut out."""
+        """Prose without the text that GFM autolinks claimed after the text rule had read it."""
         ranges = sorted(self.prose)
-        for _rule, start, end in self.atoms:
+        for _rule, start, end in (atom for atom in self.atoms if atom[0] in _BACKSCANNING):
             cut: list[tuple[int, int]] = []
             for a, b in ranges:
                 if b <= start or a >= end:
@@ -215,19 +220,6 @@ def inline_spans(env: dict[str, Any], token: Token) -> InlineSpans:
         return InlineSpans()
     spans: InlineSpans = copy.copy(entry[1])
     return spans
-
-
-def walk(tokens: list[Token]) -> Iterator[Token]:
-    """Every token, children right after their inline parent."""
-    for token in tokens:
-        yield token
-        if token.children:
-            yield from walk(token.children)
-
-
-def footnote_labels(env: dict[str, Any]) -> list[str]:
-    """Labels of the footnotes defined while parsing with `env`."""
-    return [label[1:] for label in env.get("footnotes", {}).get("refs", {})]
 
 
 def prose(children: list[Token]) -> Iterator[str]:
