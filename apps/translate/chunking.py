@@ -3,13 +3,14 @@
 The document is parsed once (utils.markdown) and cut along its top-level block tokens' line maps, so the
 segments' texts, concatenated, are the source byte for byte (BOM, CRLF, trailing spaces, blank lines).
 Fenced and indented code, HTML blocks, math blocks, thematic breaks, link reference definitions and front
-matter are verbatim segments, never sent to a model. The prose blocks between them (paragraphs, headings, lists,
-block quotes, tables, footnote definitions) are packed into chunks under a token budget, whole sections first,
-then whole blocks; a list too long for the budget is cut between its items, any other block is never cut.
+matter (YAML or TOML) are verbatim segments, never sent to a model; a list, block quote or footnote holding a
+code, HTML or math block is cut around it. The prose blocks between them (paragraphs, headings, lists, block
+quotes, tables, footnote definitions) are packed into chunks under a token budget, whole sections first, then
+whole blocks; a list too long for the budget is cut between its items, any other block is never cut.
 
 Each chunk keeps its surrounding blank lines and first-line indentation out of what is sent, carries the link
-reference definitions its reference links resolve to (sent with it so the chunk parses as it does in the
-document), and is rendered back with the source's line endings.
+reference definitions (and footnote labels) its references resolve to, sent along so that the chunk parses as it
+does in the document, and is rendered back with the source's line endings.
 """
 from __future__ import annotations
 
@@ -200,35 +201,35 @@ def _tokens(lines: list[str], start: int, end: int) -> int:
     return estimate_tokens("".join(lines[start:end]))
 
 
-def _pieces(region: list[_Block], lines: list[str], budget: int) -> list[tuple[int, int, bool]]:
-    """Packing units (start, end, starts_section): whole sections where they fit, else blocks, else list items."""
+def _pieces(region: list[_Block], lines: list[str], budget: int) -> list[tuple[int, int]]:
+    """Packing units (line ranges): whole sections where they fit, else blocks, else a long list's items."""
     sections: list[list[_Block]] = []
     for block in region:
         if not sections or block.kind == "heading":
             sections.append([block])
         else:
             sections[-1].append(block)
-    pieces: list[tuple[int, int, bool]] = []
+    pieces: list[tuple[int, int]] = []
     for section in sections:
         start, end = section[0].start, section[-1].end
-        heading = section[0].kind == "heading"
         if _tokens(lines, start, end) <= budget:
-            pieces.append((start, end, heading))
+            pieces.append((start, end))
             continue
-        for i, block in enumerate(section):
+        for block in section:
             starts = sorted({block.start, *block.cuts})
             if len(starts) > 1 and _tokens(lines, block.start, block.end) > budget:
-                pieces.extend((a, b, False) for a, b in zip(starts, [*starts[1:], block.end], strict=True))
+                pieces.extend(zip(starts, [*starts[1:], block.end], strict=True))
             else:
-                pieces.append((block.start, block.end, heading and i == 0))
+                pieces.append((block.start, block.end))
     # Blank lines between blocks go with the block before them, so the pieces cover the region.
-    return [(a, pieces[i + 1][0] if i + 1 < len(pieces) else b, s) for i, (a, b, s) in enumerate(pieces)]
+    return [(a, pieces[i + 1][0] if i + 1 < len(pieces) else b) for i, (a, b) in enumerate(pieces)]
 
 
-def _pack(pieces: list[tuple[int, int, bool]], lines: list[str], budget: int) -> list[tuple[int, int]]:
+def _pack(pieces: list[tuple[int, int]], lines: list[str], budget: int) -> list[tuple[int, int]]:
+    """Consecutive pieces joined into chunks as long as they fit the budget."""
     chunks: list[tuple[int, int]] = []
     start = end = -1
-    for a, b, _section in pieces:
+    for a, b in pieces:
         if start >= 0 and _tokens(lines, start, b) > budget:
             chunks.append((start, end))
             start = -1
