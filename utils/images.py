@@ -200,10 +200,15 @@ def save_picture(
     options = _save_options(picture, fmt, frames, quality, metadata)
     if picture.frames[0].mode not in _RGB_MODES:  # grey stored as RGB (WebP) is still grey: no RGB profile
         options.pop("icc_profile", None)
-    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path_for(target)
     try:
-        frames[0].save(tmp, format=fmt, **options)
+        try:
+            frames[0].save(tmp, format=fmt, **options)
+        except FileNotFoundError:  # the folder doesn't exist yet (cheaper than checking before every save)
+            if target.parent.is_dir():
+                raise
+            target.parent.mkdir(parents=True, exist_ok=True)
+            frames[0].save(tmp, format=fmt, **options)
         if fsync:
             with open(tmp, "rb") as written:
                 os.fsync(written.fileno())
@@ -252,16 +257,30 @@ async def save_image_async(
 
 def image_format_for(path: Path, format: str | None = None) -> str:
     """Pillow's format name for `format` (e.g. "jpg" -> "JPEG") or, if None, for the extension of `path`."""
-    extensions = Image.registered_extensions()
     if format is not None:
-        fmt = extensions.get("." + format.lower().lstrip("."), format.upper())
+        fmt = _writer_for("." + format.lower().lstrip(".")) or format.upper()
         if fmt not in Image.SAVE:
             raise ValueError(f"unknown image format {format!r}; use e.g. jpg, png or webp")
         return fmt
-    by_suffix = extensions.get(path.suffix.lower())
+    by_suffix = _writer_for(path.suffix.lower())
     if by_suffix is None or by_suffix not in Image.SAVE:
-        raise ValueError(f"cannot tell an image format from the name {path.name!r}; give format= or use .jpg/.png/.webp")
+        raise ValueError(
+            f"cannot tell an image format from the name {path.name!r}; give format= or use .jpg/.png/.webp"
+        )
     return by_suffix
+
+
+def _writer_for(suffix: str) -> str | None:
+    """Pillow's format name for a file suffix, remembered once known (this is on every save's path)."""
+    fmt = _FORMAT_BY_SUFFIX.get(suffix)
+    if fmt is None:
+        fmt = Image.registered_extensions().get(suffix)  # a plugin registered later is still found
+        if fmt is not None:
+            _FORMAT_BY_SUFFIX[suffix] = fmt
+    return fmt
+
+
+_FORMAT_BY_SUFFIX: dict[str, str] = {}
 
 
 def to_srgb(img: Image.Image, icc_profile: bytes | None) -> Image.Image:
