@@ -342,7 +342,7 @@ async def _send_with_retries(provider: Provider, config: Settings, request: Requ
                     except TimeoutError:
                         raise _DeadlineExceeded() from None
                     except provider.status_error as exc:
-                        limiter.observe(exc.response.headers)  # a 429 announces the limits too
+                        limiter.observe(exc.response.headers)  # type: ignore[attr-defined]  # a 429 announces limits too
                         raise
                     limiter.observe(reply.headers)
                 if reply.input_tokens or reply.output_tokens:  # some local servers report no usage

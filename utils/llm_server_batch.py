@@ -146,6 +146,7 @@ class BatchAPI:
 
     def _openai_view(self, batch: _Batch) -> dict[str, Any]:
         ended = batch.ended_at is not None
+        ended_at = int(batch.ended_at) if batch.ended_at is not None else None
         if batch.cancelled_at is not None:
             status = "cancelled" if ended else "cancelling"
         elif not ended:
@@ -158,9 +159,9 @@ class BatchAPI:
             "output_file_id": batch.output_file_id, "error_file_id": batch.error_file_id,
             "created_at": int(batch.created), "in_progress_at": int(batch.created),
             "expires_at": int(batch.created + WINDOW),
-            "completed_at": int(batch.ended_at) if status == "completed" else None,
-            "expired_at": int(batch.ended_at) if status == "expired" else None,
-            "cancelled_at": int(batch.ended_at) if status == "cancelled" else None,
+            "completed_at": ended_at if status == "completed" else None,
+            "expired_at": ended_at if status == "expired" else None,
+            "cancelled_at": ended_at if status == "cancelled" else None,
             "request_counts": {"total": len(batch.requests), "completed": batch.counts.get("succeeded", 0),
                                "failed": len(batch.requests) - batch.counts.get("succeeded", 0) if ended else 0},
             "metadata": batch.metadata,
@@ -188,7 +189,7 @@ class BatchAPI:
             "id": batch.id, "type": "message_batch", "processing_status": status,
             "request_counts": {"processing": 0 if ended else len(batch.requests), **counts},
             "created_at": _rfc3339(batch.created), "expires_at": _rfc3339(batch.created + WINDOW),
-            "ended_at": _rfc3339(batch.ended_at) if ended else None, "archived_at": None,
+            "ended_at": _rfc3339(batch.ended_at) if batch.ended_at is not None else None, "archived_at": None,
             "cancel_initiated_at": _rfc3339(batch.cancelled_at) if batch.cancelled_at is not None else None,
             "results_url": f"{base}/v1/messages/batches/{batch.id}/results" if ended else None,
         }  # fmt: skip

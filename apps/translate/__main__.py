@@ -190,7 +190,8 @@ async def run(args: argparse.Namespace) -> int:
                 if args.batch and not args.dry_run:
                     batches = await run_batches(settings, cache, wait=args.wait)
                     shared["batch"] = batches
-                    print(batch_text(batches), file=sys.stderr)
+                    if text := batch_text(batches):
+                        print(text, file=sys.stderr)
                     if batches.pending:
                         return EXIT_OK
                 await flow.run_async(shared)
