@@ -699,6 +699,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rpm", type=int, default=None, help="requests per minute before 429s")
     parser.add_argument("--tpm", type=int, default=None, help="tokens (input + output) per minute before 429s")
     parser.add_argument("--window", type=float, default=60.0, help="seconds of the sliding window the limits use")
+    parser.add_argument("--batch-delay", type=float, default=0.0,
+                        help="seconds from a batch's creation to its end (batch APIs; default: done at once)")  # fmt: skip
     parser.add_argument("--api-key", default=None, help="require this API key (401 otherwise)")
     parser.add_argument("--translator", choices=TRANSLATORS, default="faithful",
                         help="how translation requests are answered (default: faithful)")  # fmt: skip
@@ -723,6 +725,7 @@ async def _serve(args: argparse.Namespace) -> None:
         expected_api_key=args.api_key,
         translator=args.translator,
     )
+    server.batches.delay = args.batch_delay
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
