@@ -449,9 +449,9 @@ class LLMServer:
         if not isinstance(model, str) or not model:
             raise _Reject(400, "invalid_request", "model: field required")
         if model in self.unknown_models:
-            message = (
-                f"model: {model}" if anthropic else f"The model `{model}` does not exist or you do not have access to it."
-            )
+            message = f"The model `{model}` does not exist or you do not have access to it."
+            if anthropic:
+                message = f"model: {model}"
             raise _Reject(404, "not_found", message)
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
@@ -700,7 +700,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--tpm", type=int, default=None, help="tokens (input + output) per minute before 429s")
     parser.add_argument("--window", type=float, default=60.0, help="seconds of the sliding window the limits use")
     parser.add_argument("--batch-delay", type=float, default=0.0,
-                        help="seconds from a batch's creation to its end (batch APIs; default: done at once)")  # fmt: skip
+                        help="seconds from a batch's creation to its end (default: done at once)")  # fmt: skip
     parser.add_argument("--api-key", default=None, help="require this API key (401 otherwise)")
     parser.add_argument("--translator", choices=TRANSLATORS, default="faithful",
                         help="how translation requests are answered (default: faithful)")  # fmt: skip
