@@ -262,7 +262,7 @@ def _accept(
         definitions = job.document.segments[index].definitions
         text = unwrap(answer.text, item.body).strip()
         if definitions:
-            text = strip_definitions(text)
+            text = strip_definitions(text, definitions)
         problems = check_translation(item.body, text, language_code=item.language.code,
                                      single_line=item.single_line, definitions=definitions)  # fmt: skip
         if not problems:
