@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import logging
 import multiprocessing
 import os
 import shutil
@@ -97,15 +96,12 @@ def digests(folder: Path) -> dict[str, str]:
 
 
 def run(count: int, tiny: int, rounds: int, quick: bool) -> None:
-    import distributed
+    from apps.image_filters.cluster import local_cluster
 
     runs: list[Run] = []
     with (
         tempfile.TemporaryDirectory(prefix="bench-cluster-", dir=photos_job.CACHE) as tmp,
-        distributed.LocalCluster(
-            n_workers=WORKERS, threads_per_worker=1, processes=True, dashboard_address=":0",
-            silence_logs=logging.CRITICAL,
-        ) as cluster,
+        local_cluster(WORKERS) as cluster,  # the workers --cluster local:N starts, as README's setup advises
     ):  # fmt: skip
         folder = Path(tmp)
         inputs = {"photos": photos_job.prepare_photos(count, folder / "in-photos"),
