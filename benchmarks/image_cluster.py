@@ -165,8 +165,8 @@ def report(
     ]
     notes = [
         f"Per-image overhead of the scheduler: {overhead_ms:.1f} ms (tiny images: cluster minus pool seconds, per "
-        "image); each image is 6 cluster jobs: the size check, decode, describe (frames, thumbnail) and one "
-        "filter-and-encode per filter.",
+        "image); each image is 5 cluster jobs: decode, describe (frames, thumbnail) and one filter-and-encode "
+        "per filter.",
         f"{LOCAL} includes starting and stopping {WORKERS} worker processes ({local.seconds - standing.seconds:.2f} s "
         "more than the standing cluster here).",
         "The cluster's workers are single-threaded processes on this same machine, so they compete with the "
