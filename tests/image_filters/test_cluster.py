@@ -243,3 +243,40 @@ def test_a_scheduler_without_workers_or_no_scheduler_is_one_line_exit_2(tmp_path
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and f"error: cannot reach the Dask scheduler at {address}: " in err
     assert not (tmp_path / "o").exists()
+
+
+def test_pixels_on_the_workers_are_released_image_by_image(tmp_path: Path, scheduler: str) -> None:
+    """The workers hold at most the images in flight, whatever the number of inputs, and nothing once done."""
+    import asyncio
+
+    from apps.image_filters import Settings, parse_filter_specs
+    from apps.image_filters.flow import IMAGES_PER_THREAD
+
+    src = photos(tmp_path / "in", count=12, side=800)
+    held: list[int] = []
+    stop = threading.Event()
+    with cluster_module.Cluster.open(cluster_module.ClusterAddress(scheduler)) as cluster:
+
+        def decoded_pictures() -> int:
+            return cluster.client.run_on_scheduler(
+                lambda dask_scheduler: sum(1 for key in dask_scheduler.tasks if str(key).startswith("decode-"))
+            )
+
+        def watch() -> None:
+            while not stop.is_set():
+                held.append(decoded_pictures())
+                time.sleep(0.02)
+
+        settings, images = cluster.prepare(Settings(parse_filter_specs("grayscale,sepia"), tmp_path / "out"),
+                                           sorted(src.iterdir()))  # fmt: skip
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        try:
+            asyncio.run(cluster.build_flow(settings).run_async({"images": images}))
+        finally:
+            stop.set()
+            watcher.join()
+        in_flight = IMAGES_PER_THREAD * settings.workers  # settings.workers: the cluster's threads
+        assert 0 < max(held) <= in_flight
+        assert decoded_pictures() == 0
+    assert len(images_in(tmp_path / "out")) == 24
