@@ -97,14 +97,16 @@ class InlineSpans:
 
 
 def _record(state: StateInline) -> InlineSpans | None:
-    spans: dict[int, tuple[str, InlineSpans]] | None = state.env.get(_SPANS_KEY)
+    """Where to record what this inline parse reads, or None. Equal contents are often one string object (table
+    cells "b", "b", ...): they parse alike, so the first parse of a content is recorded and the others skipped."""
+    spans: dict[int, tuple[str, InlineSpans, StateInline]] | None = state.env.get(_SPANS_KEY)
     if spans is None:
         return None
     entry = spans.get(id(state.src))
     if entry is None or entry[0] is not state.src:
-        entry = (state.src, InlineSpans())
+        entry = (state.src, InlineSpans(), state)
         spans[id(state.src)] = entry
-    return entry[1]
+    return entry[1] if entry[2] is state else None
 
 
 def _wrap(name: str, rule: Any) -> Any:
@@ -124,7 +126,7 @@ def _wrap(name: str, rule: Any) -> Any:
             link = _link_span(state, start + 1, end)
             record.links.append(LinkSpan(start, link.label_end, end, link.kind))
             for token in state.tokens[tokens_before:]:
-                entry = state.env[_SPANS_KEY].pop(id(token.content), None)
+                entry = state.env[_SPANS_KEY].get(id(token.content))
                 if token.type == "image" and entry is not None and entry[0] is token.content:
                     record.prose += [(a + start + 2, b + start + 2) for a, b in entry[1].prose]
                     record.atoms += [(r, a + start + 2, b + start + 2) for r, a, b in entry[1].atoms]

@@ -6,6 +6,7 @@ import re
 import pytest
 
 from tests.translate.independent import differences
+from utils.markdown import inline_spans, parse_with_spans
 from utils.pseudo import language_tag, parse_translation_request, pseudo_localize
 
 SAMPLE = """\
@@ -272,3 +273,11 @@ def test_random_markdown_keeps_its_structure() -> None:
         out = pseudo_localize(text, "fr")
         assert out.count("\n") == text.count("\n"), text
         assert differences(text, out) == [], text
+
+
+def test_equal_contents_are_recorded_once_so_long_tables_stay_linear() -> None:
+    text = "| a |\n|---|\n" + "| b |\n" * 50
+    tokens, env = parse_with_spans(text)
+    cells = [token for token in tokens if token.type == "inline" and token.content == "b"]
+    assert len(cells) == 50 and all(inline_spans(env, cell).prose == [(0, 1)] for cell in cells)
+    assert pseudo_localize(text, "fr") == "| á |\n|---|\n" + "| ƀ |\n" * 50
