@@ -91,7 +91,7 @@ def timed(paths: list[Path], out_dir: Path, *extra: str) -> float:
     child.join()
     if code != 0:
         raise RuntimeError(f"the app exited with {code} ({' '.join(extra) or 'thread pool'})")
-    return seconds
+    return float(seconds)
 
 
 def digests(folder: Path) -> dict[str, str]:

@@ -252,7 +252,7 @@ def test_pixels_on_the_workers_are_released_image_by_image(tmp_path: Path, sched
     from apps.image_filters import Settings, parse_filter_specs
     from apps.image_filters.flow import IMAGES_PER_THREAD
 
-    src = photos(tmp_path / "in", count=12, side=800)
+    src = photos(tmp_path / "in", count=24, side=600)
     held: list[int] = []
     stop = threading.Event()
     with cluster_module.Cluster.open(cluster_module.ClusterAddress(scheduler)) as cluster:
@@ -277,6 +277,7 @@ def test_pixels_on_the_workers_are_released_image_by_image(tmp_path: Path, sched
             stop.set()
             watcher.join()
         in_flight = IMAGES_PER_THREAD * settings.workers  # settings.workers: the cluster's threads
-        assert 0 < max(held) <= in_flight
+        # A released key leaves the scheduler a moment after the next image's decode arrived: allow a few.
+        assert 0 < max(held) <= in_flight + 4 < len(images)
         assert decoded_pictures() == 0
-    assert len(images_in(tmp_path / "out")) == 24
+    assert len(images_in(tmp_path / "out")) == 48
