@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from pocketflow import AsyncFlow
 from utils.images import Picture
 
+from .cpus import usable_cpus
 from .filters import FilterSpec
 from .flow import Settings, build_flow
 from .nodes import LoadImage, run_on
@@ -57,7 +58,7 @@ class ClusterAddress:
     @classmethod
     def parse(cls, text: str) -> ClusterAddress:
         if text == "local":
-            return cls(None, os.cpu_count() or 1)
+            return cls(None, usable_cpus())
         if text.startswith("local:"):
             count = text.removeprefix("local:")
             if not count.isdigit() or not 1 <= int(count) <= 256:
@@ -76,7 +77,7 @@ class Cluster:
     def __init__(self, client: Client, local: LocalCluster | None = None) -> None:
         self.client, self.local = client, local
         # For the little done here: header checks, and the contact sheet from the thumbnails workers send back.
-        self.local_pool = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="image-filters-client")
+        self.local_pool = ThreadPoolExecutor(usable_cpus(), thread_name_prefix="image-filters-client")
 
     @classmethod
     def open(cls, address: ClusterAddress) -> Cluster:
