@@ -575,7 +575,7 @@ class LLMServer:
             body = json.dumps(answer).encode()
             response = web.StreamResponse(headers={"Content-Type": "application/json"})
             response.content_length = len(body)
-            await response.prepare(request)  # type: ignore[arg-type]
+            await response.prepare(request)
             with contextlib.suppress(ConnectionResetError):  # the client gave up waiting, as it should
                 for i in range(len(body)):
                     await response.write(body[i : i + 1])

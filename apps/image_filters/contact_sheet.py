@@ -54,7 +54,9 @@ def page_path(first: Path, number: int) -> Path:
     return first if number == 1 else first.with_name(f"{first.stem}-{number}{first.suffix}")
 
 
-def render(layout: Layout, columns: Sequence[str], rows: Sequence[tuple[str, Sequence[Image.Image | None]]]) -> Image.Image:
+def render(
+    layout: Layout, columns: Sequence[str], rows: Sequence[tuple[str, Sequence[Image.Image | None]]]
+) -> Image.Image:
     """Draw the sheet: `columns` are the column labels, each row is (label, one thumbnail or None per column)."""
     sheet = Image.new("RGB", layout.size, BACKGROUND)
     draw = ImageDraw.Draw(sheet)
@@ -64,7 +66,8 @@ def render(layout: Layout, columns: Sequence[str], rows: Sequence[tuple[str, Seq
         _draw_label(draw, font, text, (left + right) // 2, layout.header // 2 + layout.pad // 2, layout.cell)
     for row, (text, thumbs) in enumerate(rows):
         _, top, _, bottom = layout.cell_box(row, 0)
-        _draw_label(draw, font, text, layout.label_width // 2 + layout.pad // 2, (top + bottom) // 2, layout.label_width)
+        centre = layout.label_width // 2 + layout.pad // 2
+        _draw_label(draw, font, text, centre, (top + bottom) // 2, layout.label_width)
         for col, thumb in enumerate(thumbs):
             if thumb is not None:
                 mask = thumb.getchannel("A") if thumb.mode == "RGBA" else None

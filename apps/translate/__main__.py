@@ -212,8 +212,8 @@ async def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(summary_table(jobs))
         print(usage_line(usage_totals()))
-        batches: BatchOutcome | None = shared.get("batch")  # type: ignore[assignment]
-        if (cost := cost_line(usage_totals(), batches.usage if batches else None)) is not None:
+        outcome: BatchOutcome | None = shared.get("batch")  # type: ignore[assignment]
+        if (cost := cost_line(usage_totals(), outcome.usage if outcome else None)) is not None:
             print(cost)
     _report_failures(jobs)
     unreadable: list[InputError] = shared["unreadable"]  # type: ignore[assignment]

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pocketflow import AsyncFlow, Limiter
 from apps.translate.cache import TranslationCache
 from apps.translate.jobs import Job, Progress, TranslateSettings
 from apps.translate.nodes import LoadDocuments, PlanWork, TranslateChunks, TranslateChunksSequential
+from pocketflow import AsyncFlow, Limiter
 
 
 def create_translate_flow(

@@ -119,7 +119,7 @@ def test_isolation_race_every_output_shows_its_own_image(tmp_path: Path, monkeyp
     monkeypatch.setattr(nodes_module.FilterAndSave, "prep_async", prep_after_a_pause)
     shared = run_flow(images, "invert,rotate:degrees=90,blur:radius=0", tmp_path / "out", workers=8)
     assert len(report_of(shared).written) == 120
-    for i, src in enumerate(images):
+    for i in range(len(images)):
         colour = (i * 6, 255 - i * 5, (i * 37) % 256)
         w, h = 10 + i, 30 - i // 2
         with Image.open(tmp_path / "out" / f"img{i:02d}_invert.png") as inv:
@@ -235,7 +235,8 @@ def test_contact_sheet_layout(tmp_path: Path) -> None:
         assert sheet.size == layout.size
         rows = [wide, tall, tmp_path / "photo.png"]
         for row, src in enumerate(rows):
-            cells = [src, tmp_path / "out" / f"{src.stem}_invert.png", tmp_path / "out" / f"{src.stem}_rotate-degrees90.png"]
+            out = tmp_path / "out"
+            cells = [src, out / f"{src.stem}_invert.png", out / f"{src.stem}_rotate-degrees90.png"]
             for col, path in enumerate(cells):
                 thumb = Image.open(io.BytesIO(thumbnail(load_picture(path), layout.cell)))
                 assert max(thumb.size) == min(layout.cell, max(load_image(path).size))

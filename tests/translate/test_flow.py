@@ -4,11 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pocketflow import BaseNode, Tracer, tracing
-
 from apps.translate import TranslateSettings, create_translate_flow, translate
 from apps.translate.languages import parse_languages
 from apps.translate.nodes import TranslateChunks, TranslateChunksSequential
+from pocketflow import BaseNode, Tracer, tracing
 
 
 class ItemCounter(Tracer):

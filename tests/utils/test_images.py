@@ -108,7 +108,9 @@ def test_16_bit_grey_is_scaled_not_clipped(tmp_path: Path, raw_mode: str) -> Non
 # ---- load: orientation, resources ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("orientation", "top", "bottom"), [(6, (255, 0, 0), (0, 0, 255)), (8, (0, 0, 255), (255, 0, 0))])
+@pytest.mark.parametrize(
+    ("orientation", "top", "bottom"), [(6, (255, 0, 0), (0, 0, 255)), (8, (0, 0, 255), (255, 0, 0))]
+)
 def test_exif_rotated_jpeg_comes_out_upright(
     tmp_path: Path, orientation: int, top: tuple[int, int, int], bottom: tuple[int, int, int]
 ) -> None:
