@@ -16,6 +16,7 @@ import gzip
 import hashlib
 import importlib.metadata
 import importlib.resources
+import sysconfig
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -33,7 +34,7 @@ TOLERANCE = 0.2  # every language's total within 20% of o200k's
 def o200k() -> Callable[[str], int]:
     """tiktoken's o200k_base, with its vocabulary read from bpe-openai's copy after checking its hash."""
     import tiktoken
-    from tiktoken_ext import openai_public
+    from tiktoken_ext import openai_public  # type: ignore[import-untyped]
 
     data = gzip.decompress(importlib.resources.files("bpe_openai").joinpath("data/o200k_base.tiktoken.gz").read_bytes())
     load = openai_public.load_tiktoken_bpe
@@ -44,7 +45,8 @@ def o200k() -> Callable[[str], int]:
         with tempfile.NamedTemporaryFile(suffix=".tiktoken") as copy:
             copy.write(data)
             copy.flush()
-            return load(copy.name, expected_hash)
+            ranks: dict[bytes, int] = load(copy.name, expected_hash)
+            return ranks
 
     with mock.patch.object(openai_public, "load_tiktoken_bpe", local):
         encoding = tiktoken.Encoding(**openai_public.o200k_base())
@@ -70,11 +72,13 @@ def catalogue_texts(language: str, files: int) -> list[str]:
 
 
 def readmes() -> list[str]:
-    """The Markdown long descriptions of installed distributions (real READMEs, mostly English)."""
+    """The Markdown long descriptions of the distributions in this environment (real READMEs, mostly English);
+    site-packages only, so that what else is on sys.path at the time changes nothing."""
     found = []
-    for dist in importlib.metadata.distributions():
+    site = sorted({sysconfig.get_paths()[key] for key in ("purelib", "platlib")})
+    for dist in sorted(importlib.metadata.distributions(path=site), key=lambda dist: dist.metadata["Name"] or ""):
         body = dist.metadata.get_payload()  # type: ignore[attr-defined]
-        kind = dist.metadata.get("Description-Content-Type") or ""
+        kind = (dist.metadata.get_all("Description-Content-Type") or [""])[0]
         if isinstance(body, str) and "markdown" in kind and len(body) > 2000:
             found.append(body[:100_000])
     return found
