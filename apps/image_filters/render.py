@@ -39,6 +39,7 @@ from utils.images import (
     to_srgb,
 )
 
+from . import kernels
 from .filters import FilterSpec
 from .manifest import source_stamp
 
@@ -115,7 +116,11 @@ def load_source(source: Path, specs: Sequence[FilterSpec], options: OutputOption
     """Decode `source` once for all of `specs`, at a reduced JPEG scale if every one of them shrinks it."""
     shrinking = bool(specs) and all(spec.name in _SHRINK for spec in specs)
     min_size = shrink_on_load_size(image_size(source), specs) if shrinking else None
-    return load_picture(source, max_pixels=options.max_pixels, min_size=min_size)
+    picture = load_picture(source, max_pixels=options.max_pixels, min_size=min_size)
+    if len(specs) > 1:  # its outputs' jobs share the frames (never changed in place): pack their pixels once
+        for frame in picture.frames:
+            kernels.keep_pixels(frame)
+    return picture
 
 
 @dataclass(frozen=True)
