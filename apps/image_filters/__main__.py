@@ -28,6 +28,7 @@ from .cluster import INSTALL_HINT, Cluster, ClusterAddress, ClusterError
 from .cpus import usable_cpus
 from .filters import FilterSpecError, describe_filters, parse_filter_specs
 from .flow import ProcessImages, Settings, build_flow
+from .heap import keep_image_buffers
 from .inputs import SAMPLES, InputError, scan_inputs
 from .nodes import record_outputs
 from .plan import FORMATS
@@ -188,6 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise ClusterError("--cluster and --sequential don't go together; choose one")
             cluster = Cluster.open(ClusterAddress.parse(args.cluster))
             settings, images = cluster.prepare(settings, images, args.workers)
+        keep_image_buffers()  # this process decodes (or, with a cluster, may draw a contact sheet)
         start = time.perf_counter()
         report, pages = asyncio.run(
             run(settings, images, sequential=args.sequential, quiet=args.quiet, cluster=cluster))
