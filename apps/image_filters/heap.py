@@ -1,9 +1,9 @@
 """Keep freed image buffers in this process's heap (glibc malloc), the same settings .cluster gives its workers.
 
-By default glibc maps every buffer over 32 MB (a 12 MP picture, or numpy's copy of it) fresh from the system and
-unmaps it when freed, so the next image faults it in again page by page, zeroed by the kernel: measured on 8
-photos of 12 MP x 3 filters, the app used 1.65 CPU s with the defaults and about 1.4 s with these. With both thresholds at 256 MB, buffers below
-that size are reused from the heap instead; the process keeps up to that much freed memory for its next image.
+By default glibc maps large buffers (a 12 MP picture's blocks, numpy's copy of it) fresh from the system and
+unmaps them when freed, so the next image faults them in again page by page, zeroed by the kernel. Measured on
+8 photos of 12 MP x 3 filters: 1.65 CPU s with the defaults, about 1.4 s with these. With both thresholds at
+256 MB, buffers below that size are reused from the heap; the process keeps up to that much freed memory.
 """
 
 from __future__ import annotations
