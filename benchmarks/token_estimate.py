@@ -77,7 +77,9 @@ def readmes() -> list[str]:
     found = []
     site = sorted({sysconfig.get_paths()[key] for key in ("purelib", "platlib")})
     for dist in sorted(importlib.metadata.distributions(path=site), key=lambda dist: dist.metadata["Name"] or ""):
-        body = dist.metadata.get_payload()  # type: ignore[attr-defined]
+        # The importlib_metadata backport (once something imports it, it finds distributions too) moves the body
+        # into a Description field.
+        body = dist.metadata.get_payload() or (dist.metadata.get_all("Description") or [""])[0]  # type: ignore[attr-defined]
         kind = (dist.metadata.get_all("Description-Content-Type") or [""])[0]
         if isinstance(body, str) and "markdown" in kind and len(body) > 2000:
             found.append(body[:100_000])
