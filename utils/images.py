@@ -181,8 +181,9 @@ def save_picture(
     quality: int = 90,
     metadata: str = "camera",
     fsync: bool = True,
-) -> None:
-    """Write `picture` atomically (temp file beside `path`, optional fsync, os.replace), creating folders.
+) -> os.stat_result:
+    """Write `picture` atomically (temp file beside `path`, optional fsync, os.replace), creating folders;
+    returns the written file's stat.
 
     The format comes from `format` ("jpg", "PNG", ...) or the file extension; each frame is converted to a
     mode the format stores (alpha composited on white where it has none). Formats that hold several frames
@@ -203,19 +204,23 @@ def save_picture(
     tmp = temp_path_for(target)
     try:
         try:
-            frames[0].save(tmp, format=fmt, **options)
+            file = open(tmp, "x+b")  # closed below; "x": never someone else's; "+": TIFF reads back
         except FileNotFoundError:  # the folder doesn't exist yet (cheaper than checking before every save)
             if target.parent.is_dir():
                 raise
             target.parent.mkdir(parents=True, exist_ok=True)
-            frames[0].save(tmp, format=fmt, **options)
-        if fsync:
-            with open(tmp, "rb") as written:
-                os.fsync(written.fileno())
+            file = open(tmp, "x+b")
+        with file:
+            frames[0].save(file, format=fmt, **options)
+            file.flush()
+            if fsync:
+                os.fsync(file.fileno())
+            written = os.fstat(file.fileno())
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    return written
 
 
 def save_image(
@@ -274,7 +279,8 @@ def _writer_for(suffix: str) -> str | None:
     """Pillow's format name for a file suffix, remembered once known (this is on every save's path)."""
     fmt = _FORMAT_BY_SUFFIX.get(suffix)
     if fmt is None:
-        fmt = Image.registered_extensions().get(suffix)  # a plugin registered later is still found
+        Image.preinit()  # the common formats, without importing every plugin as registered_extensions does
+        fmt = Image.EXTENSION.get(suffix) or Image.registered_extensions().get(suffix)  # later plugins too
         if fmt is not None:
             _FORMAT_BY_SUFFIX[suffix] = fmt
     return fmt

@@ -7,7 +7,7 @@ so a thread pool, a process pool or a Dask worker can run them:
     load_source(source, specs, options)            -> Picture   (decode once, shrink-on-load when every
                                                                    filter shrinks)
     apply_filter(picture, spec)                    -> Picture   (every frame)
-    save_output(picture, path, options)            -> None      (encode, atomic write, no fsync)
+    save_output(picture, path, options)            -> stat      (encode, atomic write, no fsync)
     filter_and_save(picture, spec, path, options)  -> Saved     (both; a contact-sheet thumbnail if asked)
     filter_and_save_all(picture, outputs, options) -> [Saved | Exception]  (several outputs in one job)
     render_outputs(source, outputs, options)       -> Rendered  (load + every output in one job)
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -159,16 +160,15 @@ def apply_filter(picture: Picture, spec: FilterSpec) -> Picture:
     return picture.with_frames([spec(frame) for frame in picture.frames])
 
 
-def save_output(picture: Picture, path: Path, options: OutputOptions) -> None:
+def save_output(picture: Picture, path: Path, options: OutputOptions) -> os.stat_result:
     """Encode `picture` to `path` in the format its extension names; atomic, fsync left to the caller."""
-    save_picture(picture, path, quality=options.quality, metadata=options.metadata, fsync=False)
+    return save_picture(picture, path, quality=options.quality, metadata=options.metadata, fsync=False)
 
 
 def filter_and_save(picture: Picture, spec: FilterSpec, path: Path, options: OutputOptions) -> Saved:
     """apply_filter then save_output; with options.thumbnails, the output's contact-sheet thumbnail too."""
     filtered = apply_filter(picture, spec)
-    save_output(filtered, path, options)
-    written = path.stat()
+    written = save_output(filtered, path, options)
     return Saved((written.st_size, written.st_mtime_ns), thumbnail(filtered) if options.thumbnails else None)
 
 

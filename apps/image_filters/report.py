@@ -33,6 +33,9 @@ class Report:
     records: dict[Path, Record] = field(default_factory=dict)
     thumbnails: dict[Path, bytes] = field(default_factory=dict)
 
+    def __repr__(self) -> str:  # short: asyncio.run formats its finished task's result, this, when it returns
+        return f"Report(images={self.images}, written={len(self.written)}, failed={len(self.failed)})"
+
     @property
     def ok(self) -> bool:
         return not self.failed
