@@ -24,6 +24,7 @@ from utils.images import image_format_for
 
 from . import manifest
 from .filters import FilterSpec
+from .inputs import resolve_file
 
 FORMATS = ("keep", "jpg", "png", "webp")
 RENDER_VERSION = 2  # bump when the same settings would now give different pixels
@@ -68,14 +69,16 @@ def plan_jobs(
     records = manifest.read(out_dir)
     names = output_names(images, fmt, records)
     settings_of = functools.cache(lambda spec, ext: settings_key(spec, ext, quality, metadata))
+    tail_of = functools.cache(lambda spec, ext: f"_{spec.label}{ext}")
+    folders: dict[Path, Path] = {}
     jobs = []
     for source in images:
         ext = output_extension(source, fmt)
         stamp = manifest.source_stamp(source)
-        resolved = str(source.resolve())
+        resolved = str(resolve_file(source, folders))
         outputs = []
         for spec in filters:
-            path = out_dir / fit_name(names[source], f"_{spec.label}{ext}")
+            path = out_dir / fit_name(names[source], tail_of(spec, ext))
             settings = settings_of(spec, ext)
             record = records.get(path.name)
             fresh = (
