@@ -96,9 +96,10 @@ def update(folder: Path, written: Mapping[str, Record], extra_outputs: Iterable[
     target = folder / MANIFEST_NAME
     tmp = temp_path_for(target)
     payload = {"version": _VERSION, "outputs": {name: r.to_json() for name, r in sorted(records.items())}}
+    data = json.dumps(payload, separators=(",", ":")).encode("utf-8")  # one write: json.dump writes piecemeal
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(payload, f, separators=(",", ":"))
+        with open(tmp, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)
