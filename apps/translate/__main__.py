@@ -34,6 +34,7 @@ from apps.translate.jobs import (
     previous_translations,
 )
 from apps.translate.languages import DEFAULT_LANGUAGES, UnknownLanguageError, parse_languages
+from apps.translate.outputs import own_outputs
 from apps.translate.report import BarProgress, plan_text, summary_table, usage_line
 from utils.config import PROVIDERS, check, env
 from utils.config import settings as llm_settings
@@ -123,7 +124,7 @@ def settings_from(args: argparse.Namespace) -> tuple[TranslateSettings, list[Pat
     skipped = previous_translations(list(files.values()))
     inputs = [path for path in files.values() if path not in skipped]
     try:
-        check_outputs(inputs, languages, Path(args.out), named=files.values())
+        check_outputs(inputs, languages, Path(args.out), named=files.values(), own=own_outputs(Path(args.out)))
     except PathError as exc:
         raise UsageError(str(exc)) from None
     return TranslateSettings(

@@ -96,10 +96,18 @@ def previous_translations(files: Sequence[Path]) -> list[Path]:
     return found
 
 
-def check_outputs(inputs: Sequence[Path], languages: Iterable[Language], out_dir: Path, named: Iterable[Path]) -> None:
+def check_outputs(
+    inputs: Sequence[Path],
+    languages: Iterable[Language],
+    out_dir: Path,
+    named: Iterable[Path],
+    own: Iterable[Path] = (),
+) -> None:
     """Raise PathError if two outputs would be one file (names that differ only in characters unsafe in a file
-    name, like x:y.md and x;y.md) or an output would overwrite a file named on the command line."""
-    named_files = {path.resolve(): path for path in named}
+    name, like x:y.md and x;y.md) or an output would overwrite a file named on the command line, unless that file
+    is one of `own` (resolved paths this app wrote and nobody has changed since: see apps.translate.outputs)."""
+    mine = set(own) - {path.resolve() for path in inputs}  # never overwrite a file being translated
+    named_files = {key: path for path in named if (key := path.resolve()) not in mine}
     written: dict[Path, Path] = {}
     for source in inputs:
         for language in languages:

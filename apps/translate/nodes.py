@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -19,11 +19,12 @@ from typing import Any
 from apps.translate.cache import TranslationCache, cache_key
 from apps.translate.chunking import Segment, estimate_tokens, split_markdown
 from apps.translate.jobs import Document, Failure, InputError, Job, Progress, TranslateSettings, WorkItem, output_path
+from apps.translate.outputs import OutputRecord
 from apps.translate.prompts import PROMPT_VERSION, build_prompt
 from apps.translate.validate import VALIDATOR_VERSION, check_translation, strip_definitions, unwrap
 from pocketflow import AsyncBatchNode, AsyncNode, AsyncParallelBatchNode, Node
 from utils.config import settings as llm_settings
-from utils.files import read_text, remove_stale_temp_files, write_text_atomic
+from utils.files import read_text, remove_stale_temp_files, write_bytes_atomic
 from utils.llm import (
     LLMAuthError,
     LLMConfigError,
@@ -146,6 +147,7 @@ class _Run:
     cache: TranslationCache | None
     progress: Progress | None
     started: float
+    outputs: OutputRecord = field(default_factory=OutputRecord)
 
     async def finish(self, job: Job) -> None:
         """Write the job's file if every chunk succeeded; either way its status becomes final."""
@@ -154,11 +156,17 @@ class _Run:
             job.status = "failed"
             job.error = f"{len(job.failures)} chunk(s) failed"
         else:
+            data = job.text().encode("utf-8")
             try:
-                await write_text_atomic(job.path, job.text())
+                await write_bytes_atomic(job.path, data)
                 job.status = "done"
             except OSError as exc:
                 job.status, job.error = "failed", f"cannot write {job.path}: {exc.strerror or exc}"
+            else:
+                try:
+                    await self.outputs.add(job.path, data)
+                except OSError as exc:  # the translation is written; only a later rerun in place would refuse it
+                    log.warning("could not record %s as this app's output: %s", job.path, exc.strerror or exc)
         if self.progress is not None:
             self.progress.job_finished(job)
 

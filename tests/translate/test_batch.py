@@ -34,7 +34,7 @@ def live_requests(server: LLMServer) -> int:
 
 
 def outputs(folder: Path) -> dict[str, str]:
-    return {path.name: path.read_text(encoding="utf-8") for path in sorted(folder.iterdir())}
+    return {path.name: path.read_text(encoding="utf-8") for path in sorted(folder.glob("*.md"))}
 
 
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])
@@ -85,7 +85,7 @@ async def test_interrupted_run_resumes_the_same_batch(
     server.batches.delay = 0  # the batch ends; a restart collects it
     assert await cli(*args, "--wait") == 0
     assert server.batches.stats.batches_created == 1 and live_requests(server) == 0
-    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["tricky.de.md", "tricky.fr.md"]
+    assert sorted(path.name for path in (tmp_path / "out").glob("*.md")) == ["tricky.de.md", "tricky.fr.md"]
     with sqlite3.connect(tmp_path / "cache" / CACHE_FILE) as db:
         assert db.execute("SELECT collected IS NOT NULL FROM batches WHERE id = ?", (batch_id,)).fetchone() == (1,)
 

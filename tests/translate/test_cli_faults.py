@@ -60,7 +60,7 @@ async def one_fault(monkeypatch: pytest.MonkeyPatch, hostile: bool, kind: str) -
 
 def outputs(tmp_path: Path) -> list[str]:
     folder = tmp_path / "out"
-    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+    return sorted(p.name for p in folder.glob("*.md")) if folder.exists() else []
 
 
 def cached(tmp_path: Path) -> int:

@@ -115,4 +115,4 @@ async def test_a_file_that_is_not_utf8_is_reported_and_the_others_are_translated
     assert await cli(str(tmp_path / "latin1.md"), str(tricky), "-l", "fr", "--quiet") == 1
     err = capsys.readouterr().err
     assert f"skipped: {tmp_path / 'latin1.md'} is not UTF-8 text (at byte offset 5)" in err and "Traceback" not in err
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["tricky.fr.md"]
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.md")) == ["tricky.fr.md"]

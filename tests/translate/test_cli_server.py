@@ -60,7 +60,7 @@ async def test_failed_chunks_fail_only_their_language_and_a_rerun_pays_only_for_
     out = capsys.readouterr()
     assert out.err.count("failed: ") == 3 and "Traceback" not in out.err
     assert "French" in out.err and "- (not written)" in out.out
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["tricky.de.md", "tricky.es.md"]
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.md")) == ["tricky.de.md", "tricky.es.md"]
 
     server.reset_stats()
     assert await cli(str(tricky), "-l", "fr,de,es", "--quiet") == 0
@@ -95,7 +95,7 @@ async def test_a_truncated_reply_is_retried_once_then_reported(
     server.faults.truncate_count = 2  # the first chunk: its first attempt and its retry
     assert await cli(str(tricky), "-l", "fr,de", "--concurrency", "1", "--quiet") == 1
     assert "truncated" in capsys.readouterr().err
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["tricky.de.md"]
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.md")) == ["tricky.de.md"]
 
     server.reset_stats()
     server.faults.truncate_count = 1  # one truncation: the stricter retry gets through

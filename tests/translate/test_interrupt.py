@@ -51,6 +51,6 @@ def test_ctrl_c_exits_130_and_the_rerun_pays_only_for_missing_chunks(tricky: Pat
         done = subprocess.run(command(tricky, tmp_path), env=env, capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
         assert server.stats.requests == total - cached
-        assert len(list((tmp_path / "out").iterdir())) == 4
+        assert len(list((tmp_path / "out").glob("*.md"))) == 4
     finally:
         server.stop()
