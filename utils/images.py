@@ -205,10 +205,8 @@ def save_picture(
     try:
         try:
             file = open(tmp, "x+b")  # closed below; "x": never someone else's; "+": TIFF reads back
-        except FileNotFoundError:  # the folder doesn't exist yet (cheaper than checking before every save)
-            if target.parent.is_dir():
-                raise
-            target.parent.mkdir(parents=True, exist_ok=True)
+        except FileNotFoundError:  # no folder yet (cheaper than checking before every save); threads saving
+            target.parent.mkdir(parents=True, exist_ok=True)  # their first outputs at once each make it or find it
             file = open(tmp, "x+b")
         with file:
             frames[0].save(file, format=fmt, **options)
