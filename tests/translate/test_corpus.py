@@ -74,11 +74,11 @@ def test_the_corpus_is_real_varied_and_documented() -> None:
     listed = set(re.findall(r"^\| (\S+\.md) \|", sources, re.MULTILINE))
     assert listed == {path.name for path in FILES}
     features = set().union(*(_features(path) for path in FILES))
-    # No document shipped on this machine has a display-math block: math blocks are covered in test_chunking;
-    # here the math is inline (libxcrypt's README has dollar signs that a dollar-math parser reads as math).
+    # Display math: markdown-it-texmath's test file has `$$` blocks; pymdown-extensions' Arithmatex page has
+    # `$$ ... $$` and `\frac` inside a paragraph, which dollar math reads as inline math.
     wanted = {
         "footnote_reference", "footnote_ref", "full link", "collapsed link", "shortcut link", "inline link",
-        "code_block", "fence", "html_block", "table", "math_inline", "CRLF", "BOM", "code_inline",
+        "code_block", "fence", "html_block", "table", "math_inline", "math_block", "CRLF", "BOM", "code_inline",
     }  # fmt: skip
     assert wanted <= features, wanted - features
 
