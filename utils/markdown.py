@@ -1,5 +1,6 @@
 """The project's one Markdown reader: markdown-it-py (CommonMark) with mdit-py-plugins for front matter,
-footnotes, GFM tables, strikethrough, GFM autolinks and dollar math.
+footnotes, GFM tables, strikethrough, GFM autolinks, dollar math and LaTeX math environments
+(`\\begin{align}` ... `\\end{align}` without dollars, as MathJax and pymdown-extensions accept them).
 
 Chunking, validation, the offline pseudo-localizer and the loopback server's translators all read Markdown
 through this module, so they agree on what is code, a link, a footnote or prose. Block tokens carry source
@@ -19,6 +20,7 @@ from typing import Any
 from markdown_it import MarkdownIt
 from markdown_it.rules_inline import StateInline
 from markdown_it.token import Token
+from mdit_py_plugins.amsmath import amsmath_plugin
 from mdit_py_plugins.dollarmath import dollarmath_plugin
 from mdit_py_plugins.footnote import footnote_plugin
 from mdit_py_plugins.front_matter import front_matter_plugin
@@ -173,6 +175,7 @@ def _make_parser(record: bool) -> MarkdownIt:
     md.use(front_matter_plugin)
     md.use(footnote_plugin)
     md.use(dollarmath_plugin)
+    md.use(amsmath_plugin)
     md.use(gfm_autolink_plugin)
     md.core.ruler.disable("footnote_tail")  # keep footnote definitions where they are, with their line maps
     for rule in list(md.inline.ruler.__rules__) if record else ():

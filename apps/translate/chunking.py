@@ -33,7 +33,7 @@ _PROSE_BLOCKS = frozenset(
     {"paragraph", "heading", "bullet_list", "ordered_list", "blockquote", "table", "footnote_reference"}
 )
 # Blocks never sent even inside a list, quote or footnote: the container is cut around them.
-_NESTED_VERBATIM = frozenset({"fence", "code_block", "html_block", "math_block", "math_block_label"})
+_NESTED_VERBATIM = frozenset({"fence", "code_block", "html_block", "math_block", "math_block_label", "amsmath"})
 
 
 @dataclass(frozen=True)

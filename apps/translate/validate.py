@@ -21,7 +21,7 @@ from utils.markdown import definitions_env, fresh_env, normalize, parse, prose
 
 __all__ = ["VALIDATOR_VERSION", "check_translation", "strip_definitions", "unwrap"]
 
-VALIDATOR_VERSION = "structure-v1"
+VALIDATOR_VERSION = "structure-v2"
 
 _THINK = re.compile(r"\A\s*<think>.*?</think>\s*", re.DOTALL | re.IGNORECASE)
 _PROMPT_LEFTOVER = re.compile(r"^\s*(?:</?document>|target language:)", re.IGNORECASE | re.MULTILINE)
@@ -104,8 +104,9 @@ def _block(tokens: list[Token], i: int) -> str | None:
         return f"{depth}footnote [^{token.meta.get('label', '')}]"
     if kind == "hr":
         return f"{depth}thematic break"
-    if kind in ("fence", "code_block", "html_block", "math_block", "math_block_label", "front_matter"):
-        what = {"fence": "code block", "code_block": "indented code block", "html_block": "HTML block"}
+    if kind in ("fence", "code_block", "html_block", "math_block", "math_block_label", "amsmath", "front_matter"):
+        what = {"fence": "code block", "code_block": "indented code block", "html_block": "HTML block",
+                "amsmath": "LaTeX math environment"}  # fmt: skip
         return f"{depth}{what.get(kind, kind.replace('_', ' '))}: {token.info + token.content!r}"
     return None
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
+from mdit_py_plugins.amsmath import amsmath_plugin
 from mdit_py_plugins.dollarmath import dollarmath_plugin
 from mdit_py_plugins.footnote import footnote_plugin
 from mdit_py_plugins.front_matter import front_matter_plugin
@@ -22,9 +23,10 @@ _MD = (
     .use(front_matter_plugin)
     .use(footnote_plugin)
     .use(dollarmath_plugin)
+    .use(amsmath_plugin)
     .use(gfm_autolink_plugin)
 )
-_VERBATIM = {"fence", "code_block", "html_block", "math_block", "math_block_label", "front_matter", "hr"}
+_VERBATIM = {"fence", "code_block", "html_block", "math_block", "math_block_label", "amsmath", "front_matter", "hr"}
 
 
 @dataclass

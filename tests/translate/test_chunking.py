@@ -118,6 +118,16 @@ def test_code_html_and_math_inside_lists_and_quotes_are_never_sent() -> None:
     assert [seg.body for seg in chunks(segments)][0] == "1. Step one:"
 
 
+def test_latex_environments_are_math_blocks_never_sent() -> None:
+    """`\\begin{align}` ... `\\end{align}` without dollars, as pymdown-extensions' Arithmatex page writes it."""
+    align = "\\begin{align}\n    p(v_i=1|\\mathbf{h}) & = \\sigma\\left(\\sum_j w_{ij}h_j\\right)\n\\end{align}\n"
+    in_item = "".join("  " + line for line in align.splitlines(keepends=True))
+    text = f"Block math:\n\n{align}\n- item\n\n{in_item}"
+    segments = split_markdown(text, max_tokens=1000)
+    assert "".join(seg.text for seg in segments) == text
+    assert [seg.body for seg in chunks(segments)] == ["Block math:", "- item"]
+
+
 def test_a_bom_inside_the_text_and_an_autolink_alone_are_not_prose_to_send() -> None:
     text = "Intro words here.\n\n\ufeff# Not a heading here\n\n1. <https://github.com/nodejs/node/issues/24448>\n"
     segments = split_markdown(text, max_tokens=5)

@@ -94,6 +94,13 @@ def test_a_translated_indented_code_block_is_caught() -> None:
     assert check("Installez :\n\n    $ ./install --prefix /usr/local\n", source) == []
 
 
+def test_a_translated_latex_environment_is_caught() -> None:
+    source = "Equations:\n\n\\begin{equation}\n  x = \\frac{a}{b}\n\\end{equation}\n"
+    (problem,) = check("Équations :\n\n\\begin{equation}\n  x = \\fŕáç{a}{b}\n\\end{equation}\n", source)
+    assert "LaTeX math environment" in problem and "\\\\frac" in problem
+    assert check("Équations :\n\n\\begin{equation}\n  x = \\frac{a}{b}\n\\end{equation}\n", source) == []
+
+
 def test_reference_labels_must_still_resolve_to_the_same_definition() -> None:
     source = "See [Node.js website][] and [Rust Style Editions]."
     definitions = "[node.js website]: https://nodejs.org\n[rust style editions]: https://r.example"
