@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -53,6 +55,22 @@ def test_inputs_that_name_nothing_are_errors(tmp_path: Path, make: str | None, a
     suffixes = ", ".join(sorted(readable_suffixes()))
     assert str(info.value) == message.format(root=tmp_path, suffixes=suffixes)
     assert {".jpg", ".png", ".webp", ".tiff"} <= readable_suffixes()
+
+
+def test_a_folder_of_jpegs_and_pngs_is_scanned_without_importing_every_pillow_plugin(tmp_path: Path) -> None:
+    """Every plugin is ~25 ms of imports on every run's clock; a .tif in the folder still needs them all."""
+    touch_images(tmp_path / "common", "a.jpg", "b.png")
+    touch_images(tmp_path / "more", "a.jpg")
+    (tmp_path / "more" / "c.tif").write_bytes((tmp_path / "more" / "a.jpg").read_bytes())
+    script = (
+        "import sys; from apps.image_filters.inputs import find_images; "
+        "print(len(find_images(sys.argv[1:])), 'PIL.PcxImagePlugin' in sys.modules)"
+    )
+    root = Path(__file__).parents[2]
+    for folder, expected in (("common", "2 False"), ("more", "2 True")):
+        done = subprocess.run([sys.executable, "-c", script, str(tmp_path / folder)], cwd=root, capture_output=True,
+                              text=True, check=True)  # fmt: skip
+        assert done.stdout.split() == expected.split()
 
 
 def test_names_come_from_the_input_alone() -> None:
