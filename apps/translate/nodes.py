@@ -257,6 +257,13 @@ class _TranslateChunks(AsyncNode):
 class TranslateChunks(_TranslateChunks, AsyncParallelBatchNode):
     """All work items concurrently (bounded by max_concurrency and utils.llm's shared limits)."""
 
+    async def prep_async(self, shared: dict[str, Any]) -> list[tuple[_Run, WorkItem]]:
+        # Longest first: a run lasts at least as long as its slowest request, so that one must not wait behind
+        # the start-up of all the others (or behind a full in-flight cap or rate limit). Stable, so equal
+        # chunks keep the languages' order.
+        items = await super().prep_async(shared)
+        return sorted(items, key=lambda pair: estimate_tokens(pair[1].body), reverse=True)
+
 
 class TranslateChunksSequential(_TranslateChunks, AsyncBatchNode):
     """The same work one item after another, for comparison."""
