@@ -113,6 +113,9 @@ class Cluster:
 
     def close(self) -> None:
         """Drop our futures and disconnect; a LocalCluster's worker processes end, whatever they were doing."""
+        # Futures dropped here (Ctrl-C mid-run) may still be cascading on Dask's IO thread when the connection
+        # closes; tornado would log each as a traceback. Nothing is waiting for them any more: keep it quiet.
+        logging.getLogger("tornado.application").setLevel(logging.CRITICAL)
         self.local_pool.shutdown(wait=False, cancel_futures=True)
         self.client.close()
         if self.local is not None:
