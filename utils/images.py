@@ -25,7 +25,7 @@ from pathlib import Path
 
 from PIL import ExifTags, Image, ImageCms, UnidentifiedImageError
 
-from utils.files import temp_path_for
+from utils.files import atomic_file
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -182,8 +182,7 @@ def save_picture(
     metadata: str = "camera",
     fsync: bool = True,
 ) -> os.stat_result:
-    """Write `picture` atomically (temp file beside `path`, optional fsync, os.replace), creating folders;
-    returns the written file's stat.
+    """Write `picture` atomically (utils.files.atomic_file), creating folders; returns the written file's stat.
 
     The format comes from `format` ("jpg", "PNG", ...) or the file extension; each frame is converted to a
     mode the format stores (alpha composited on white where it has none). Formats that hold several frames
@@ -201,23 +200,10 @@ def save_picture(
     options = _save_options(picture, fmt, frames, quality, metadata)
     if picture.frames[0].mode not in _RGB_MODES:  # grey stored as RGB (WebP) is still grey: no RGB profile
         options.pop("icc_profile", None)
-    tmp = temp_path_for(target)
-    try:
-        try:
-            file = open(tmp, "x+b")  # closed below; "x": never someone else's; "+": TIFF reads back
-        except FileNotFoundError:  # no folder yet (cheaper than checking before every save); threads saving
-            target.parent.mkdir(parents=True, exist_ok=True)  # their first outputs at once each make it or find it
-            file = open(tmp, "x+b")
-        with file:
-            frames[0].save(file, format=fmt, **options)
-            file.flush()
-            if fsync:
-                os.fsync(file.fileno())
-            written = os.fstat(file.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_file(target, fsync=fsync) as file:  # "+": TIFF reads back what it wrote
+        frames[0].save(file, format=fmt, **options)
+        file.flush()
+        written = os.fstat(file.fileno())
     return written
 
 

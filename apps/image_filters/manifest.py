@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from utils.files import temp_path_for
+from utils.files import atomic_file
 
 MANIFEST_NAME = ".image_filters.json"
 _VERSION = 1
@@ -94,15 +93,7 @@ def update(folder: Path, written: Mapping[str, Record], extra_outputs: Iterable[
     for name in extra_outputs:
         records.setdefault(name, Record("", (0, 0, 0), "", (0, 0)))
     target = folder / MANIFEST_NAME
-    tmp = temp_path_for(target)
     payload = {"version": _VERSION, "outputs": {name: r.to_json() for name, r in sorted(records.items())}}
     data = json.dumps(payload, separators=(",", ":")).encode("utf-8")  # one write: json.dump writes piecemeal
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_file(target) as f:
+        f.write(data)

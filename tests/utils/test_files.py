@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,44 +22,132 @@ async def test_text_round_trip_creates_parents_and_keeps_newlines(tmp_path: Path
     assert os.listdir(target.parent) == ["doc.md"]
 
 
-async def test_bytes_overwrite_replaces_whole_file(tmp_path: Path) -> None:
+@pytest.fixture(params=["unnamed", "temp file"])
+def way(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both ways atomic_file works: an unnamed O_TMPFILE file linked in (Linux), and, on a file system that
+    refuses O_TMPFILE (EOPNOTSUPP, as tmpfs once did and some network file systems do), a renamed temp file."""
+    if request.param == "temp file":
+        real_open = os.open
+
+        def no_tmpfile(path: object, flags: int, *args: object, **kwargs: object) -> int:
+            if flags & os.O_TMPFILE == os.O_TMPFILE:
+                raise OSError(errno.EOPNOTSUPP, "Operation not supported")
+            return real_open(path, flags, *args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(files.os, "open", no_tmpfile)
+    elif not files._can_link_unnamed():
+        pytest.skip("no O_TMPFILE here")
+    return str(request.param)
+
+
+def test_atomic_file_appears_only_when_complete(tmp_path: Path, way: str) -> None:
+    target = tmp_path / "new" / "deeper" / "out.bin"
+    with files.atomic_file(target, fsync=False) as f:
+        f.write(b"first half ")
+        assert not target.exists()
+        f.write(b"second half")
+        f.seek(0)
+        assert f.read(5) == b"first"  # read back, as TIFF writers do
+    assert target.read_bytes() == b"first half second half"
+    assert os.listdir(target.parent) == ["out.bin"]
+
+
+def test_atomic_file_replaces_existing_file_whole(tmp_path: Path, way: str) -> None:
     target = tmp_path / "blob.bin"
-    await write_bytes_atomic(target, b"x" * 1000)
-    await write_bytes_atomic(target, b"short")
-    assert await read_bytes(target) == b"short"
+    target.write_bytes(b"x" * 1000)
+    with files.atomic_file(target) as f:
+        f.write(b"short")
+        assert target.read_bytes() == b"x" * 1000
+    assert target.read_bytes() == b"short"
     assert os.listdir(tmp_path) == ["blob.bin"]
 
 
-async def test_failed_write_keeps_old_file_and_removes_temp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_atomic_file_failure_keeps_old_file_and_leaves_nothing(tmp_path: Path, way: str) -> None:
     target = tmp_path / "keep.txt"
-    await write_text_atomic(target, "old")
-
-    async def broken_replace(src: object, dst: object) -> None:
-        raise OSError("disk on fire")
-
-    monkeypatch.setattr(files.aiofiles.os, "replace", broken_replace)
-    with pytest.raises(OSError, match="disk on fire"):
-        await write_text_atomic(target, "new")
+    target.write_text("old")
+    with pytest.raises(RuntimeError, match="encoder failed"), files.atomic_file(target) as f:
+        f.write(b"new, half done")
+        raise RuntimeError("encoder failed")
     assert target.read_text() == "old"
     assert os.listdir(tmp_path) == ["keep.txt"]
 
 
-async def test_writes_are_fsynced_before_replace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("step", ["link", "replace"])
+def test_atomic_file_failing_to_move_in_keeps_old_file(
+    tmp_path: Path, way: str, step: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "keep.txt"
+    target.write_text("old")
+
+    def disk_on_fire(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.EIO, "disk on fire")
+
+    monkeypatch.setattr(files.os, step, disk_on_fire)
+    if way == "temp file" and step == "link":  # that way never links
+        with files.atomic_file(target) as f:
+            f.write(b"new")
+        assert target.read_text() == "new"
+        return
+    with pytest.raises(OSError, match="disk on fire"), files.atomic_file(target) as f:
+        f.write(b"new")
+    assert target.read_text() == "old"
+    assert os.listdir(tmp_path) == ["keep.txt"]
+
+
+def test_atomic_file_is_synced_before_it_appears(tmp_path: Path, way: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "f"
     events: list[str] = []
-    real_fsync, real_replace = os.fsync, files.aiofiles.os.replace
+    for name in ("fsync", "link", "replace"):
+        real = getattr(os, name)
 
-    def spy_fsync(fd: int) -> None:
-        events.append("fsync")
-        real_fsync(fd)
+        def spy(*args: Any, _name: str = name, _real: Any = real, **kwargs: Any) -> Any:
+            events.append(_name if _name == "fsync" or not target.exists() else f"{_name} (already there)")
+            return _real(*args, **kwargs)
 
-    async def spy_replace(src: object, dst: object) -> None:
-        events.append("replace")
-        await real_replace(src, dst)
+        monkeypatch.setattr(files.os, name, spy)
+    with files.atomic_file(target) as f:
+        f.write(b"data")
+    assert events == (["fsync", "link"] if way == "unnamed" else ["fsync", "replace"])
+    assert target.read_bytes() == b"data"
 
-    monkeypatch.setattr(files.os, "fsync", spy_fsync)
-    monkeypatch.setattr(files.aiofiles.os, "replace", spy_replace)
-    await write_bytes_atomic(tmp_path / "f", b"data")
-    assert events == ["fsync", "replace"]
+
+def test_atomic_file_permissions_follow_umask_like_open(tmp_path: Path, way: str) -> None:
+    (tmp_path / "plain").write_bytes(b"")
+    with files.atomic_file(tmp_path / "atomic") as f:
+        f.write(b"")
+    assert (tmp_path / "atomic").stat().st_mode == (tmp_path / "plain").stat().st_mode
+
+
+def test_atomic_file_into_a_folder_another_thread_makes_at_the_same_moment(
+    tmp_path: Path, way: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two threads writing the first files into a new folder: the loser of the mkdir race still writes."""
+    target = tmp_path / "new" / "out.png"
+    real_open, real_os_open = open, os.open
+
+    def as_the_other_thread_makes_the_folder(opener: Any) -> Any:
+        def opening(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return opener(*args, **kwargs)
+            except FileNotFoundError:
+                target.parent.mkdir()  # the other thread, between this open and the retry
+                raise
+
+        return opening
+
+    monkeypatch.setattr(files, "open", as_the_other_thread_makes_the_folder(real_open), raising=False)
+    monkeypatch.setattr(files.os, "open", as_the_other_thread_makes_the_folder(real_os_open))
+    with files.atomic_file(target) as f:
+        f.write(b"png")
+    assert os.listdir(target.parent) == ["out.png"]
+
+
+async def test_async_writes_overwrite_and_create_parents(tmp_path: Path, way: str) -> None:
+    target = tmp_path / "a" / "b.bin"
+    await write_bytes_atomic(target, b"x" * 1000)
+    await write_text_atomic(target, "short")
+    assert await read_bytes(target) == b"short"
+    assert os.listdir(target.parent) == ["b.bin"]
 
 
 @pytest.mark.parametrize(
