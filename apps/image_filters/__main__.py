@@ -27,11 +27,12 @@ from utils.images import DEFAULT_MAX_PIXELS, METADATA_POLICIES
 from .cluster import INSTALL_HINT, Cluster, ClusterAddress, ClusterError
 from .cpus import usable_cpus
 from .filters import FilterSpecError, describe_filters, parse_filter_specs
-from .flow import ProcessImages, Settings, build_flow
+from .flow import BATCH_SMALL, ProcessImages, Settings, build_flow
 from .heap import keep_image_buffers
 from .inputs import SAMPLES, InputError, scan_inputs
 from .nodes import record_outputs
 from .plan import FORMATS
+from .processes import small_image_pool
 from .report import Report
 
 PROG = prog("apps.image_filters")
@@ -98,6 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class Bar(tqdm):  # type: ignore[type-arg]
+    """tqdm without its monitor thread, which outlives the bar: a later run in this process could then not fork
+    its small-image workers (.processes). The bar is updated at every finished image or batch anyway."""
+
+    monitor_interval = 0
+
+
 class ProgressBar(Tracer):
     """Advances a tqdm bar (its total: every image) as sub-flow runs (an image, or a batch of small ones) finish."""
 
@@ -119,7 +127,10 @@ async def run(
     synced and recorded before the exception leaves, so the next run doesn't redo them.
     """
     shared: dict[str, Any] = {"images": images, "report": Report()}
-    pool = None if sequential or cluster else ThreadPoolExecutor(settings.workers, thread_name_prefix="image-filters")
+    parallel = not sequential and cluster is None
+    pool = ThreadPoolExecutor(settings.workers, thread_name_prefix="image-filters") if parallel else None
+    # forked before any thread starts, and only where there can be batches of small files
+    processes = small_image_pool(settings.workers, pool) if pool and len(images) >= 2 * BATCH_SMALL else None
     loop = asyncio.get_running_loop()
     main_task = asyncio.current_task()
     terminated = False
@@ -131,22 +142,25 @@ async def run(
             main_task.cancel()
 
     loop.add_signal_handler(signal.SIGTERM, on_sigterm)
-    bar = tqdm(total=len(images), unit="image", disable=True if quiet else None, leave=False)
+    bar = Bar(total=len(images), unit="image", disable=True if quiet else None, leave=False)
     try:
         with bar, tracing(ProgressBar(bar, shared["report"])):
-            await (cluster.build_flow(settings) if cluster else build_flow(settings, pool)).run_async(shared)
+            flow = cluster.build_flow(settings) if cluster else build_flow(settings, pool, batch_executor=processes)
+            await flow.run_async(shared)
     except BaseException:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
-            pool = None
+        for executor in (pool, processes):
+            if executor is not None:
+                executor.shutdown(wait=True, cancel_futures=True)
+        pool = processes = None
         record_outputs(settings.out_dir, shared["report"])
         if terminated:
             raise Terminated() from None
         raise
     finally:
         loop.remove_signal_handler(signal.SIGTERM)
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+        for executor in (pool, processes):
+            if executor is not None:
+                executor.shutdown(wait=True, cancel_futures=True)
     return shared["report"], shared.get("contact_sheet_pages", [])
 
 

@@ -162,6 +162,7 @@ def build_flow(
     *,
     load: LoadImage | None = None,
     sheet_executor: Executor | None = None,
+    batch_executor: Executor | None = None,
 ) -> AsyncFlow:
     """The whole pipeline. Run it with `await flow.run_async({"images": [paths...]})`; read shared["report"].
 
@@ -169,12 +170,13 @@ def build_flow(
     work, with 2 x `settings.workers` images in flight; with None everything runs inline, one image and one filter
     at a time (the --sequential baseline), through the same nodes and producing identical files.
     `load` replaces the node that decodes each image (.cluster's keeps the pixels on a Dask worker);
-    `sheet_executor` draws the contact sheet (default: `executor`).
+    `sheet_executor` draws the contact sheet (default: `executor`); `batch_executor` makes the batches of small
+    files (default: `executor`; a process pool there sidesteps the GIL, see .processes).
     """
     in_flight = IMAGES_PER_THREAD * settings.workers if executor is not None else 1
     executor = executor if executor is not None else InlineExecutor()
     options = settings.options
-    load = load if load is not None else LoadImage(executor, options)
+    load = load if load is not None else LoadImage(executor, options, batch_executor)
     load >> FilterAndSave(options, executor)
     load - "failed" >> RecordFailure()
     load - "done" >> None  # type: ignore[type-var]  # a batch of small files: LoadImage made their outputs

@@ -17,7 +17,7 @@ import asyncio
 import io
 import logging
 from collections.abc import Callable
-from concurrent.futures import Executor, Future
+from concurrent.futures import BrokenExecutor, Executor, Future
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -67,13 +67,17 @@ async def run_on(executor: Executor, fn: Callable[..., T], *args: Any) -> T:
 class LoadImage(AsyncNode):
     """Decode the run's image once (params["job"]) into shared["loaded"], which isolation keeps per run.
 
-    Given a batch of small images instead (params["batch"]), it makes all their outputs in one pool job
-    (render.render_batch), as per-job and per-run costs outweigh the work there, and ends the run ("done").
+    Given a batch of small images instead (params["batch"]), it makes all their outputs in one job
+    (render.render_batch) on `batch_executor` (default: `executor`), as per-job and per-run costs outweigh the
+    work there, and ends the run ("done").
     """
 
-    def __init__(self, executor: Executor, options: OutputOptions | None = None) -> None:
+    def __init__(
+        self, executor: Executor, options: OutputOptions | None = None, batch_executor: Executor | None = None
+    ) -> None:
         super().__init__()
         self.executor = executor
+        self.batch_executor = batch_executor if batch_executor is not None else executor
         self.options = options if options is not None else OutputOptions()
 
     @property
@@ -88,7 +92,12 @@ class LoadImage(AsyncNode):
     async def exec_async(self, job: Job | tuple[Job, ...]) -> Loaded | list[Rendered | ImageLoadError]:
         if isinstance(job, tuple):
             work = [(j.source, [(out.spec, out.path) for out in j.pending]) for j in job]
-            return await run_on(self.executor, render_batch, work, self.options)
+            try:
+                return await run_on(self.batch_executor, render_batch, work, self.options)
+            except BrokenExecutor:  # its worker process died; a process pool's fallback takes it (.processes)
+                if self.batch_executor is self.executor:
+                    raise
+                return await run_on(self.batch_executor, render_batch, work, self.options)
         specs = [out.spec for out in job.pending]
         stamp = manifest.source_stamp(job.source)  # before decoding: a change from here on is redone next run
         refused = await run_on(self.executor, oversized, job.source, specs, self.options.max_pixels) if any(

@@ -221,14 +221,14 @@ def test_progress_bar_has_its_total_from_the_start_and_only_draws_on_a_terminal(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bars: list[Any] = []
-    real_tqdm = cli.tqdm
+    real_bar = cli.Bar
 
     def spy(*args: Any, **kwargs: Any) -> Any:
-        bar = real_tqdm(*args, file=io.StringIO(), **kwargs)  # a StringIO is no terminal
+        bar = real_bar(*args, file=io.StringIO(), **kwargs)  # a StringIO is no terminal
         bars.append((kwargs.get("total"), bar))
         return bar
 
-    monkeypatch.setattr(cli, "tqdm", spy)
+    monkeypatch.setattr(cli, "Bar", spy)
     images = [solid(tmp_path / f"{i}.png", (i, i, i)) for i in range(3)]
     assert main([*map(str, images), "-o", str(tmp_path / "out"), "-f", "invert"]) == 0
     [(total, bar)] = bars
