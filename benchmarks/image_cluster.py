@@ -15,11 +15,11 @@ to nothing: (cluster seconds - pool seconds) / images. Every cluster run must wr
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import multiprocessing
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import image_filters as photos_job
-from benchmarks.report import Bars, Table, Verdict, console_text, parse_args, write_report
+from benchmarks.report import Bars, Table, Verdict, console_text, write_report
 
 WORKERS = 2
 FULL_IMAGES, QUICK_IMAGES = 16, 6
@@ -204,20 +204,14 @@ def report(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.image_cluster", description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help=f"{QUICK_IMAGES} photos, {QUICK_TINY} tiny images, one round "
-                             f"(default: {FULL_IMAGES}, {FULL_TINY}, best of {FULL_ROUNDS})")  # fmt: skip
-    parser.add_argument("--images", type=int, help="number of photos")
-    parser.add_argument("--tiny", type=int, help="number of tiny images")
-    parser.add_argument("--rounds", type=int, help="rounds of every mode; the best of each is reported")
-    args = parse_args(parser, argv)
+    count, tiny, rounds, quick = photos_job.parse_sizes(
+        "python -m benchmarks.image_cluster", __doc__.split("\n")[0], (FULL_IMAGES, FULL_TINY, FULL_ROUNDS),
+        (QUICK_IMAGES, QUICK_TINY), argv)  # fmt: skip
     if not available():
-        parser.exit(2, "benchmarks.image_cluster needs Dask: pip install -e '.[dask]'\n")
+        print("benchmarks.image_cluster needs Dask: pip install -e '.[dask]'", file=sys.stderr)
+        raise SystemExit(2)
     photos_job.CACHE.mkdir(exist_ok=True)
-    count = args.images or (QUICK_IMAGES if args.quick else FULL_IMAGES)
-    tiny = args.tiny or (QUICK_TINY if args.quick else FULL_TINY)
-    run(count, tiny, args.rounds or (1 if args.quick else FULL_ROUNDS), args.quick)
+    run(count, tiny, rounds, quick)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ benchmarks/.cache/) x grayscale, Gaussian blur radius 2, sepia, JPEG quality 90,
 Job 2 (tiny): M small JPEGs (96x64) x the same filters: the app against the Pillow pool; per-file costs
 (fsync, planning, bookkeeping) dominate here.
 
-Each mode runs in a fresh spawned process, so its peak RSS (ru_maxrss) is its own. Each peer's outputs are
+Each mode runs in a fresh spawned process, so its peak RSS (ru_maxrss) is its own, plus the largest of the processes
+it started (the app's worker processes for small files, the Dask workers). Each peer's outputs are
 compared with the app's: mean absolute difference in levels over the pixels of every output of the first
 images (decoded, so JPEG's own loss counts for both).
 """
@@ -235,7 +236,8 @@ def _measure(job: str, mode: str, paths: list[Path], out_dir: Path, conn: Connec
     cpu_before, started = _own_cpu_seconds(), time.perf_counter()
     MODES[job, mode](paths, out_dir)
     seconds, cpu = time.perf_counter() - started, _own_cpu_seconds() - cpu_before
-    conn.send({"seconds": seconds, "cpu": cpu, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    conn.send({"seconds": seconds, "cpu": cpu, "rss_mb": (own.ru_maxrss + children.ru_maxrss) / 1024})
     conn.close()
 
 
@@ -252,14 +254,9 @@ def _machine_busy_seconds() -> float:
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
-def _our_cpu_seconds() -> float:
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
-
-
 def measure(job: str, mode: str, paths: list[Path], out_dir: Path) -> ModeResult:
     """Run `mode` in a fresh (spawned) process and count what it wrote."""
-    busy, ours, started = _machine_busy_seconds(), _our_cpu_seconds(), time.perf_counter()
+    busy, ours, started = _machine_busy_seconds(), _own_cpu_seconds(), time.perf_counter()
     context = multiprocessing.get_context("spawn")
     receive, send = context.Pipe(duplex=False)
     child = context.Process(target=_measure, args=(job, mode, paths, out_dir, send), name=f"bench-{mode}")
@@ -273,7 +270,7 @@ def measure(job: str, mode: str, paths: list[Path], out_dir: Path) -> ModeResult
     if report is None:
         raise RuntimeError(f"mode {mode!r} died without a result (exit code {child.exitcode})")
     elapsed = time.perf_counter() - started
-    other_load = max(0.0, (_machine_busy_seconds() - busy) - (_our_cpu_seconds() - ours)) / elapsed
+    other_load = max(0.0, (_machine_busy_seconds() - busy) - (_own_cpu_seconds() - ours)) / elapsed
     outputs = sum(1 for p in out_dir.iterdir() if not p.name.startswith("."))
     return ModeResult(job, mode, report["seconds"], outputs, report["rss_mb"], other_load, cpu_seconds=report["cpu"])
 
@@ -374,7 +371,8 @@ def report(
         f"Photos: apps/image_filters/samples/ scaled with Lanczos to about {MEGAPIXELS:g} MP, JPEG q{QUALITY}, "
         f"copied to {count} files. Tiny: {tiny} crops of them, {TINY_SIZE[0]}x{TINY_SIZE[1]}, JPEG.",
         "app: `python -m apps.image_filters <files> -o <dir> -f grayscale,blur,sepia --quality 90 -q` run through "
-        "its main() (OpenCV kernels, atomic writes, one file-system sync and a manifest at the end). "
+        "its main() (OpenCV kernels, atomic writes, one file-system sync and a manifest at the end; small files "
+        "in batches on forked worker processes). "
         "app --sequential: the same with --sequential.",
         f"Peers: plain scripts on ThreadPoolExecutor({cores}), one task per image, writing with their library's own "
         "save (no temp files, no sync). Pillow: convert('L'), GaussianBlur(2), convert with the sepia matrix. "
@@ -384,7 +382,8 @@ def report(
         f"Levels from the app's outputs: mean absolute difference over every pixel of the outputs of the first "
         f"{COMPARED_IMAGES} photos (decoded JPEGs).",
         f"Best of {rounds} interleaved round(s) per mode (peak memory: the highest), each in a fresh spawned "
-        "process; seconds exclude interpreter start-up and imports.",
+        "process; seconds exclude interpreter start-up and imports. Peak RSS: the mode's process plus the largest "
+        "process it started (app: its worker processes for small files; --cluster: a Dask worker).",
         "Other load: CPU the rest of the machine used meanwhile, in cores on average (the machine is shared). "
         "CPU s: user + system time of the mode's own process (and any it started), which other load disturbs "
         "less than wall time; on a busy machine compare it too.",
@@ -402,19 +401,30 @@ def report(
     print(f"\nwrote {paths.json}, {paths.markdown}, {paths.chart}")
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.image_filters", description=__doc__.split("\n")[0])
+def parse_sizes(
+    prog: str, description: str, full: tuple[int, int, int], quick: tuple[int, int], argv: Sequence[str] | None
+) -> tuple[int, int, int, bool]:
+    """--quick, --images, --tiny, --rounds (and --out): photos, tiny images, rounds, and whether it's quick.
+
+    `full`: (photos, tiny images, rounds) by default; `quick`: (photos, tiny images) with --quick, one round.
+    """
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--quick", action="store_true",
-                        help=f"{QUICK_IMAGES} photos, {QUICK_TINY} tiny images, one round "
-                             f"(default: {FULL_IMAGES}, {FULL_TINY}, best of {FULL_ROUNDS})")  # fmt: skip
+                        help=f"{quick[0]} photos, {quick[1]} tiny images, one round "
+                             f"(default: {full[0]}, {full[1]}, best of {full[2]})")  # fmt: skip
     parser.add_argument("--images", type=int, help="number of photos")
     parser.add_argument("--tiny", type=int, help="number of tiny images")
     parser.add_argument("--rounds", type=int, help="rounds of every mode; the best of each is reported")
     args = parse_args(parser, argv)
+    images, tiny, rounds = (*quick, 1) if args.quick else full
+    return args.images or images, args.tiny or tiny, args.rounds or rounds, args.quick
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    count, tiny, rounds, quick = parse_sizes("python -m benchmarks.image_filters", __doc__.split("\n")[0],
+                                             (FULL_IMAGES, FULL_TINY, FULL_ROUNDS), (QUICK_IMAGES, QUICK_TINY), argv)
     CACHE.mkdir(exist_ok=True)
-    count = args.images or (QUICK_IMAGES if args.quick else FULL_IMAGES)
-    tiny = args.tiny or (QUICK_TINY if args.quick else FULL_TINY)
-    run(count, tiny, args.rounds or (1 if args.quick else FULL_ROUNDS), args.quick)
+    run(count, tiny, rounds, quick)
 
 
 if __name__ == "__main__":
