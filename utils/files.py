@@ -71,11 +71,11 @@ def atomic_file(target: str | os.PathLike[str], *, fsync: bool = True) -> Iterat
     `target` (temp_path_for), renamed over it. Parent folders are created. fsync=False leaves durability to
     the caller (one sync_filesystem for a batch).
     """
-    target = Path(target)
+    name = os.fspath(target)  # str, not Path: a Path per file is a measurable part of writing thousands
     tmp: Path | None = None
-    file = _open_unnamed(target.parent)
+    file = _open_unnamed(os.path.dirname(name) or ".")
     if file is None:
-        tmp = temp_path_for(target)
+        tmp = temp_path_for(Path(name))
         file = _open_retrying_parents(tmp)
     try:
         with file:
@@ -84,28 +84,28 @@ def atomic_file(target: str | os.PathLike[str], *, fsync: bool = True) -> Iterat
             if fsync:
                 os.fsync(file.fileno())
             if tmp is None:
-                tmp = _link_unnamed(file.fileno(), target)
+                tmp = _link_unnamed(file.fileno(), name)
         if tmp is not None:
-            os.replace(tmp, target)
+            os.replace(tmp, name)
     except BaseException:
         if tmp is not None:
             tmp.unlink(missing_ok=True)
         raise
 
 
-def _open_unnamed(folder: Path) -> BinaryIO | None:
+def _open_unnamed(folder: str) -> BinaryIO | None:
     """An unnamed file in `folder` (made if missing), or None where the platform or file system has none."""
     if not _can_link_unnamed():
         return None
     try:
         fd = _unnamed_fd(folder)
     except FileNotFoundError:
-        folder.mkdir(parents=True, exist_ok=True)
+        os.makedirs(folder, exist_ok=True)
         fd = _unnamed_fd(folder)
     return None if fd is None else os.fdopen(fd, "w+b")
 
 
-def _unnamed_fd(folder: Path) -> int | None:
+def _unnamed_fd(folder: str) -> int | None:
     try:
         return os.open(folder, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o666)
     except OSError as exc:  # a file system without O_TMPFILE (EISDIR: a kernel without it)
@@ -120,7 +120,7 @@ def _can_link_unnamed() -> bool:
     return hasattr(os, "O_TMPFILE") and os.link in os.supports_dir_fd and os.path.isdir("/proc/self/fd")
 
 
-def _link_unnamed(fd: int, target: Path) -> Path | None:
+def _link_unnamed(fd: int, target: str) -> Path | None:
     """Give the unnamed file `fd` the name `target`; if that exists, a temp name beside it, returned for the
     caller to rename over `target` (a link never replaces a file)."""
     source = f"/proc/self/fd/{fd}"
@@ -130,7 +130,7 @@ def _link_unnamed(fd: int, target: Path) -> Path | None:
         os.link(source, target, src_dir_fd=fd, follow_symlinks=True)
         return None
     except FileExistsError:
-        tmp = temp_path_for(target)
+        tmp = temp_path_for(Path(target))
         os.link(source, tmp, src_dir_fd=fd, follow_symlinks=True)
         return tmp
 

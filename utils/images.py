@@ -21,7 +21,6 @@ import warnings
 from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 from PIL import ExifTags, Image, ImageCms, UnidentifiedImageError
 
@@ -192,15 +191,14 @@ def save_picture(
     """
     if metadata not in METADATA_POLICIES:
         raise ValueError(f"unknown metadata policy {metadata!r}; use one of {', '.join(METADATA_POLICIES)}")
-    target = Path(path)
-    fmt = image_format_for(target, format)
+    fmt = image_format_for(path, format)
     frames = [_writable(frame, fmt) for frame in picture.frames]
     if fmt not in _MULTI_FRAME_FORMATS:
         frames = frames[:1]
     options = _save_options(picture, fmt, frames, quality, metadata)
     if picture.frames[0].mode not in _RGB_MODES:  # grey stored as RGB (WebP) is still grey: no RGB profile
         options.pop("icc_profile", None)
-    with atomic_file(target, fsync=fsync) as file:  # "+": TIFF reads back what it wrote
+    with atomic_file(path, fsync=fsync) as file:  # "+": TIFF reads back what it wrote
         frames[0].save(file, format=fmt, **options)
         file.flush()
         written = os.fstat(file.fileno())
@@ -244,18 +242,17 @@ async def save_image_async(
     await asyncio.get_running_loop().run_in_executor(executor, job)
 
 
-def image_format_for(path: Path, format: str | None = None) -> str:
+def image_format_for(path: str | os.PathLike[str], format: str | None = None) -> str:
     """Pillow's format name for `format` (e.g. "jpg" -> "JPEG") or, if None, for the extension of `path`."""
     if format is not None:
         fmt = _writer_for("." + format.lower().lstrip(".")) or format.upper()
         if fmt not in Image.SAVE:
             raise ValueError(f"unknown image format {format!r}; use e.g. jpg, png or webp")
         return fmt
-    by_suffix = _writer_for(path.suffix.lower())
+    name = os.path.basename(path)
+    by_suffix = _writer_for(os.path.splitext(name)[1].lower())
     if by_suffix is None or by_suffix not in Image.SAVE:
-        raise ValueError(
-            f"cannot tell an image format from the name {path.name!r}; give format= or use .jpg/.png/.webp"
-        )
+        raise ValueError(f"cannot tell an image format from the name {name!r}; give format= or use .jpg/.png/.webp")
     return by_suffix
 
 
