@@ -1,6 +1,7 @@
 """The flow factory: every input image through every filter, one isolated sub-flow run per image.
 
-    ProcessImages (AsyncParallelBatchFlow, isolate=True, at most 2 x `workers` images in flight)
+    ProcessImages (AsyncParallelBatchFlow, isolate=True, at most 2 x `workers` images in flight, each planned
+                   as the work reaches it)
       per image:  LoadImage --default--> FilterAndSave (one pool job per filter: apply + encode to a path)
                   LoadImage --failed---> RecordFailure
     per batch of small files: LoadImage --done--> (all their outputs made in one pool job)
@@ -18,7 +19,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,7 @@ from utils.images import DEFAULT_MAX_PIXELS
 from .cpus import usable_cpus
 from .filters import FilterSpec
 from .nodes import ContactSheet, FilterAndSave, InlineExecutor, LoadImage, RecordFailure, SaveRecords
-from .plan import Job, plan_jobs
+from .plan import Job, iter_jobs
 from .render import OutputOptions
 from .report import Report
 
@@ -65,10 +66,11 @@ class Settings:
 
 
 class ProcessImages(AsyncParallelBatchFlow):
-    """Plans outputs for shared["images"], then runs the per-image sub-flow for images with work left.
+    """Plans outputs for shared["images"] image by image as the work goes, running the per-image sub-flow for
+    those with work left, so the first images are made while the rest are planned.
 
-    Writes shared["jobs"] (the plan) and fills shared["report"] (created if absent). `settled` counts the
-    images with nothing left to do, for a progress bar whose total is every image.
+    Fills shared["jobs"] (the plan, complete once the batch is done) and shared["report"] (created if absent).
+    `settled` counts the images found to have nothing left to do, for a progress bar whose total is every image.
     """
 
     def __init__(self, start: BaseNode, settings: Settings, *, max_concurrency: int, batch_small: bool = True) -> None:
@@ -81,33 +83,42 @@ class ProcessImages(AsyncParallelBatchFlow):
         with WriteBack(self.settings.out_dir):
             return await super()._lifecycle_async(shared)
 
-    async def prep_async(self, shared: Any) -> list[dict[str, Any]]:
+    async def prep_async(self, shared: Any) -> Iterator[dict[str, Any]]:
         s = self.settings
-        jobs = plan_jobs(shared["images"], s.filters, s.out_dir, s.format, s.overwrite, quality=s.quality,
-                         metadata=s.metadata)  # fmt: skip
-        remove_stale_temp_files(s.out_dir, {out.path.name for job in jobs for out in job.pending})
-        report: Report = shared.setdefault("report", Report())
-        report.images += len(jobs)
-        report.skipped.extend(out.path for job in jobs for out in job.outputs if out.fresh)
-        shared["jobs"] = jobs
-        self.settled = sum(1 for job in jobs if not job.pending)
-        return self.items([job for job in jobs if job.pending])
+        planned = iter_jobs(shared["images"], s.filters, s.out_dir, s.format, s.overwrite, quality=s.quality,
+                            metadata=s.metadata)  # fmt: skip
+        shared["jobs"] = []
+        self.settled = 0
+        return self.items(self._pending(planned, shared["jobs"], shared.setdefault("report", Report())))
 
-    def items(self, jobs: list[Job]) -> list[dict[str, Any]]:
+    def _pending(self, planned: Iterable[Job], jobs: list[Job], report: Report) -> Iterator[Job]:
+        """The planned jobs with work left, each job noted on the way (and its outputs' leftover temp files gone)."""
+        leftovers = stale_temp_files(self.settings.out_dir)
+        for job in planned:
+            jobs.append(job)
+            report.images += 1
+            report.skipped.extend(out.path for out in job.outputs if out.fresh)
+            if not job.pending:
+                self.settled += 1
+                continue
+            for out in job.pending:  # a killed run's temp files for outputs this run redoes
+                for path in leftovers.pop(out.path.name, ()):
+                    _remove_leftover(path)
+            yield job
+
+    def items(self, jobs: Iterable[Job]) -> Iterator[dict[str, Any]]:
         """One run per image, except that small files go BATCH_SMALL to a run (when the load node allows)."""
-        if not self.batch_small:
-            return [{"job": job} for job in jobs]
-        items: list[dict[str, Any]] = []
         batch: list[Job] = []
         for job in jobs:
-            if 0 < job.size < SMALL_FILE:
+            if self.batch_small and 0 < job.size < SMALL_FILE:
                 batch.append(job)
                 if len(batch) == BATCH_SMALL:
-                    items.append({"batch": tuple(batch)})
+                    yield {"batch": tuple(batch)}
                     batch = []
             else:
-                items.append({"job": job})
-        return items + ([{"batch": tuple(batch)}] if batch else [])
+                yield {"job": job}
+        if batch:
+            yield {"batch": tuple(batch)}
 
 
 class WriteBack:
@@ -137,23 +148,36 @@ class WriteBack:
                 pass
 
 
-def remove_stale_temp_files(out_dir: Path, pending: set[str]) -> None:
-    """Delete hidden temp files that a killed run left: those for outputs this run will redo, and old ones."""
+def stale_temp_files(out_dir: Path) -> dict[str, list[Path]]:
+    """Hidden temp files in `out_dir` by the output they were for; old ones, debris of a killed run whatever
+    they were for, are removed now (the others once this run redoes their output)."""
     try:
         entries = list(out_dir.iterdir())
     except OSError:
-        return
+        return {}
     cutoff = time.time() - STALE_TEMP_SECONDS
+    found: dict[str, list[Path]] = {}
     for path in entries:
         match = _TEMP_NAME.match(path.name)
         if match is None:
             continue
         try:
-            if match["target"] in pending or path.stat().st_mtime < cutoff:
-                path.unlink()
-                log.info("removed %s, left by an interrupted run", path)
+            old = path.stat().st_mtime < cutoff
         except OSError:
-            pass
+            continue
+        if old:
+            _remove_leftover(path)
+        else:
+            found.setdefault(match["target"], []).append(path)
+    return found
+
+
+def _remove_leftover(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError:
+        return
+    log.info("removed %s, left by an interrupted run", path)
 
 
 def build_flow(

@@ -1,4 +1,4 @@
-"""Plan the work before any of it starts: one output path per (image, filter), and which are already fresh.
+"""Plan the work, image by image as it goes: one output path per (image, filter), and which are already fresh.
 
 Output names are `<name>_<filter label>.<ext>`, and `<name>` depends only on the input itself: its file stem,
 plus `-<its extension>` when the output format differs from the input's (so photo.jpg and photo.png never
@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,12 +66,26 @@ def plan_jobs(
     metadata: str = "camera",
 ) -> list[Job]:
     """A Job per image, in input order, with output paths and freshness decided from the manifest."""
+    return list(iter_jobs(images, filters, out_dir, fmt, overwrite, quality=quality, metadata=metadata))
+
+
+def iter_jobs(
+    images: Sequence[Path],
+    filters: Sequence[FilterSpec],
+    out_dir: Path,
+    fmt: str = "keep",
+    overwrite: bool = False,
+    *,
+    quality: int = 90,
+    metadata: str = "camera",
+) -> Iterator[Job]:
+    """plan_jobs one job at a time, so the first images' work can start while the rest are planned (the names
+    of all of them come first: they depend on each other)."""
     records = manifest.read(out_dir)
     names = output_names(images, fmt, records)
     settings_of = functools.cache(lambda spec, ext: settings_key(spec, ext, quality, metadata))
     tail_of = functools.cache(lambda spec, ext: f"_{spec.label}{ext}")
     folders: dict[Path, Path] = {}
-    jobs = []
     for source in images:
         ext = output_extension(source, fmt)
         stamp = manifest.source_stamp(source)
@@ -91,8 +105,7 @@ def plan_jobs(
                 and record.output_stamp == manifest.output_stamp(path)
             )
             outputs.append(Output(spec, path, fresh, settings))
-        jobs.append(Job(source, names[source], tuple(outputs), stamp[0] if stamp is not None else 0, resolved))
-    return jobs
+        yield Job(source, names[source], tuple(outputs), stamp[0] if stamp is not None else 0, resolved)
 
 
 def settings_key(spec: FilterSpec, ext: str, quality: int, metadata: str) -> str:
