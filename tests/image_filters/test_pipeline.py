@@ -313,3 +313,27 @@ def test_outputs_are_synced_ahead_while_written_and_once_more_before_being_recor
     assert syncs[-1][1:] == (24, False)  # every output there, none recorded yet
     assert (out / ".image_filters.json").exists()
     assert not [t for t in threading.enumerate() if t.name == "image-filters-write-back"]
+
+
+def test_the_first_images_are_made_before_the_last_ones_are_planned(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    images = []
+    for i in range(12):  # noise: over the small-file size, so one run each rather than one batch of all
+        images.append(tmp_path / f"{i:02d}.png")
+        Image.frombytes("RGB", (400, 300), random.Random(i).randbytes(400 * 300 * 3)).save(images[-1])
+    events: list[str] = []
+    real_stamp, real_decode = flow_module.iter_jobs.__globals__["manifest"].source_stamp, render_module.load_source
+
+    def planning(source: Path) -> Any:
+        events.append(f"plan {source.name}")
+        return real_stamp(source)
+
+    def decoding(source: Path, *args: Any) -> Any:
+        events.append(f"decode {source.name}")
+        return real_decode(source, *args)
+
+    monkeypatch.setattr(flow_module.iter_jobs.__globals__["manifest"], "source_stamp", planning)
+    monkeypatch.setattr(render_module, "load_source", decoding)
+    shared = run_flow(images, "invert", tmp_path / "out")
+    assert len(shared["report"].written) == 12 and len(shared["jobs"]) == 12
+    assert events.index("decode 00.png") < events.index("plan 11.png")
