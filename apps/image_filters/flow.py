@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Executor
@@ -26,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from pocketflow import AsyncFlow, AsyncParallelBatchFlow, BaseNode
-from utils.files import sync_filesystem
 from utils.images import DEFAULT_MAX_PIXELS
 
 from .cpus import usable_cpus
@@ -42,7 +40,6 @@ CONTACT_SHEET_NAME = "contact_sheet.png"
 IMAGES_PER_THREAD = 2
 SMALL_FILE = 256 * 1024  # bytes: inputs this small are batched, all their outputs made in one pool job ...
 BATCH_SMALL = 16  # ... this many inputs to a job
-WRITE_BACK_PAUSE = 0.05  # seconds between background syncs while outputs are being written
 STALE_TEMP_SECONDS = 3600  # a temp file this old is debris of a killed run, whatever it was for
 _TEMP_NAME = re.compile(r"^\.(?P<target>.+)\.[0-9a-f]{12}\.tmp$")
 log = logging.getLogger(__name__)
@@ -78,10 +75,6 @@ class ProcessImages(AsyncParallelBatchFlow):
         self.settings = settings
         self.batch_small = batch_small
         self.settled = 0
-
-    async def _lifecycle_async(self, shared: Any) -> Any:
-        with WriteBack(self.settings.out_dir):
-            return await super()._lifecycle_async(shared)
 
     async def prep_async(self, shared: Any) -> Iterator[dict[str, Any]]:
         s = self.settings
@@ -119,33 +112,6 @@ class ProcessImages(AsyncParallelBatchFlow):
                 yield {"job": job}
         if batch:
             yield {"batch": tuple(batch)}
-
-
-class WriteBack:
-    """Syncs the output folder's file system over and over in a thread while the outputs are written, so the
-    one sync that makes them durable before they are recorded (SaveRecords) finds only the last few left to
-    write (2,000 tiny images, 6,000 outputs: that sync 50 -> 1-4 ms), its disk wait overlapping the work instead of
-    following it. Durability still rests on that final sync alone; these only get ahead of it."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="image-filters-write-back", daemon=True)
-
-    def __enter__(self) -> WriteBack:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stop.wait(WRITE_BACK_PAUSE):
-            try:
-                sync_filesystem(self.folder)
-            except OSError:  # the folder isn't made until the first output is written
-                pass
 
 
 def stale_temp_files(out_dir: Path) -> dict[str, list[Path]]:

@@ -9,7 +9,6 @@ import io
 import os
 import random
 import shutil
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -279,40 +278,22 @@ def test_render_image_makes_one_images_outputs_from_paths_alone(tmp_path: Path) 
     assert visible(tmp_path / "out") == ["a_grayscale.png", "a_invert.png"]
 
 
-def test_outputs_are_synced_ahead_while_written_and_once_more_before_being_recorded(
+def test_outputs_are_synced_once_after_the_last_and_before_being_recorded(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """WriteBack syncs in the background while outputs are written and is gone when the images are done;
-    durability still rests on SaveRecords' sync, after the last output and before the manifest."""
+    """Durability rests on SaveRecords' one sync, after the last output and before the manifest."""
     out = tmp_path / "out"
-    syncs: list[tuple[str, int, bool]] = []  # (who, outputs in the folder, manifest written)
+    syncs: list[tuple[int, bool]] = []  # (outputs in the folder, manifest written)
 
-    def recorder(who: str) -> Any:
-        def sync(folder: Path) -> None:
-            outputs = len(visible(out)) if out.is_dir() else 0
-            syncs.append((who, outputs, (out / ".image_filters.json").exists()))
-            time.sleep(0.002)  # stands for the disk; keeps the background loop from spinning
+    def sync(folder: Path) -> None:
+        syncs.append((len(visible(out)), (out / ".image_filters.json").exists()))
 
-        return sync
-
-    monkeypatch.setattr(flow_module, "WRITE_BACK_PAUSE", 0.001)
-    monkeypatch.setattr(flow_module, "sync_filesystem", recorder("background"))
-    monkeypatch.setattr(nodes_module, "sync_filesystem", recorder("final"))
-    real_save = render_module.save_output
-
-    def slow_save(*args: Any) -> Any:
-        time.sleep(0.002)  # enough work for the background loop to come round
-        return real_save(*args)
-
-    monkeypatch.setattr(render_module, "save_output", slow_save)
+    monkeypatch.setattr(nodes_module, "sync_filesystem", sync)
     images = [solid(tmp_path / f"in/{i:02d}.jpg", (20 * i, 90, 40), (120, 80)) for i in range(12)]
     report = report_of(run_flow(images, "grayscale,blur", out))
     assert len(report.written) == 24 and not report.failed
-    whos = [who for who, _, _ in syncs]
-    assert whos[-1] == "final" and whos.count("final") == 1 and "background" in whos
-    assert syncs[-1][1:] == (24, False)  # every output there, none recorded yet
+    assert syncs == [(24, False)]  # every output there, none recorded yet
     assert (out / ".image_filters.json").exists()
-    assert not [t for t in threading.enumerate() if t.name == "image-filters-write-back"]
 
 
 def test_the_first_images_are_made_before_the_last_ones_are_planned(tmp_path: Path,
