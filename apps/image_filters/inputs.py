@@ -44,21 +44,24 @@ def readable_suffixes() -> frozenset[str]:
     return frozenset(s for s, fmt in Image.registered_extensions().items() if fmt in Image.OPEN) & KNOWN_IMAGE_SUFFIXES
 
 
-def resolve_file(path: Path, folders: dict[Path, Path]) -> Path:
+def resolve_file(path: Path, folders: dict[str, Path]) -> Path:
     """`path.resolve()` for a file, each folder resolved once (`folders` caches them for one scan or plan).
 
-    realpath checks every component of every path: for thousands of files in a few folders, most of a plan's time.
+    realpath checks every component of every path: for thousands of files in a few folders, most of a plan's
+    time. Folders are looked up by their text: a Path's hash costs more than the lookup.
     """
+    text = os.fspath(path)
     try:
-        linked = os.path.islink(path)
+        linked = os.path.islink(text)
     except OSError:
         linked = True
-    if linked or path.name in ("", ".", ".."):
+    parent, name = os.path.split(text)
+    if linked or name in ("", ".", ".."):
         return path.resolve()
-    folder = folders.get(path.parent)
+    folder = folders.get(parent)
     if folder is None:
-        folder = folders[path.parent] = path.parent.resolve()
-    return folder / path.name
+        folder = folders[parent] = Path(parent or ".").resolve()
+    return folder / name
 
 
 def find_images(inputs: Sequence[str | Path]) -> list[Path]:
@@ -72,15 +75,17 @@ def scan_inputs(inputs: Sequence[str | Path]) -> Found:
     Files recorded as outputs in their folder's manifest are left out, so re-runs never filter their outputs.
     """
     found = Found()
-    seen: set[Path] = set()
-    outputs_in: dict[Path, frozenset[str]] = {}
-    folders: dict[Path, Path] = {}
+    seen: set[str] = set()  # resolved paths, as text (cheaper to hash than Paths)
+    outputs_in: dict[str, frozenset[str]] = {}
+    folders: dict[str, Path] = {}
     for item in inputs:
         for path in _expand(Path(item), str(item), found):
-            key = resolve_file(path, folders)
-            if key.parent not in outputs_in:
-                outputs_in[key.parent] = manifest.output_names(key.parent)
-            if key not in seen and key.name not in outputs_in[key.parent]:
+            key = str(resolve_file(path, folders))
+            folder, name = os.path.split(key)
+            outputs = outputs_in.get(folder)
+            if outputs is None:
+                outputs = outputs_in[folder] = manifest.output_names(Path(folder))
+            if key not in seen and name not in outputs:
                 seen.add(key)
                 found.images.append(path)
     return found

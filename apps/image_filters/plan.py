@@ -85,7 +85,7 @@ def iter_jobs(
     names = output_names(images, fmt, records)
     settings_of = functools.cache(lambda spec, ext: settings_key(spec, ext, quality, metadata))
     tail_of = functools.cache(lambda spec, ext: f"_{spec.label}{ext}")
-    folders: dict[Path, Path] = {}
+    folders: dict[str, Path] = {}
     for source in images:
         ext = output_extension(source, fmt)
         stamp = manifest.source_stamp(source)
@@ -162,13 +162,18 @@ def _cut(text: str, limit: int) -> str:
 
 def output_extension(source: Path, fmt: str) -> str:
     """`.jpg`/`.png`/`.webp` for those formats; "keep": the input's extension if Pillow writes it, else `.png`."""
+    return fmt_extension(source.suffix.lower(), fmt)
+
+
+@functools.cache
+def fmt_extension(suffix: str, fmt: str) -> str:
     if fmt != "keep":
         return f".{fmt}"
     try:
-        image_format_for(source)
+        image_format_for("x" + suffix)
     except ValueError:
         return ".png"
-    return source.suffix.lower()
+    return suffix
 
 
 def _recorded_owners(records: Mapping[str, manifest.Record]) -> dict[str, set[str]]:
