@@ -55,20 +55,6 @@ class Job:
         return tuple(o for o in self.outputs if not o.fresh)
 
 
-def plan_jobs(
-    images: Sequence[Path],
-    filters: Sequence[FilterSpec],
-    out_dir: Path,
-    fmt: str = "keep",
-    overwrite: bool = False,
-    *,
-    quality: int = 90,
-    metadata: str = "camera",
-) -> list[Job]:
-    """A Job per image, in input order, with output paths and freshness decided from the manifest."""
-    return list(iter_jobs(images, filters, out_dir, fmt, overwrite, quality=quality, metadata=metadata))
-
-
 def iter_jobs(
     images: Sequence[Path],
     filters: Sequence[FilterSpec],
@@ -79,8 +65,9 @@ def iter_jobs(
     quality: int = 90,
     metadata: str = "camera",
 ) -> Iterator[Job]:
-    """plan_jobs one job at a time, so the first images' work can start while the rest are planned (the names
-    of all of them come first: they depend on each other)."""
+    """A Job per image, in input order, with output paths and freshness decided from the manifest; made one at
+    a time, so the first images' work can start while the rest are planned (the names of all of them come first:
+    they depend on each other)."""
     records = manifest.read(out_dir)
     names = output_names(images, fmt, records)
     settings_of = functools.cache(lambda spec, ext: settings_key(spec, ext, quality, metadata))

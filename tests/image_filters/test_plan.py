@@ -12,7 +12,7 @@ import pytest
 from apps.image_filters import manifest
 from apps.image_filters.filters import parse_filter_specs
 from apps.image_filters.inputs import InputError, find_images, readable_suffixes
-from apps.image_filters.plan import Output, fit_name, output_extension, output_names, plan_jobs
+from apps.image_filters.plan import Output, fit_name, iter_jobs, output_extension, output_names
 from tests.image_filters.make_images import solid
 
 
@@ -82,7 +82,7 @@ def test_names_come_from_the_input_alone() -> None:
     assert output_names([jpg, png], "jpg") == {jpg: "photo", png: "photo-png"}
     assert output_names([png], "jpg") == {png: "photo-png"}
     specs = parse_filter_specs("blur")
-    paths = {o.path.name for job in plan_jobs([jpg, png], specs, Path("o")) for o in job.outputs}
+    paths = {o.path.name for job in list(iter_jobs([jpg, png], specs, Path("o"))) for o in job.outputs}
     assert paths == {"photo_blur.jpg", "photo_blur.png"}
 
 
@@ -94,7 +94,7 @@ def test_same_name_in_two_folders_the_recorded_owner_keeps_the_plain_name(tmp_pa
     names = output_names([second, first])
     assert names[second] == "photo" and names[first] == f"photo-{names[first][-8:]}"  # x/ sorts first
     assert output_names([first, second]) == names  # independent of order
-    [job] = plan_jobs([first], specs, out)
+    [job] = list(iter_jobs([first], specs, out))
     manifest.update(out, {job.outputs[0].path.name: manifest.Record(str(first.resolve()), (1, 1, 1), "s", (1, 1))})
     later = output_names([second, first], records=manifest.read(out))
     assert later[first] == "photo" and later[second].startswith("photo-")  # y/photo.png keeps its outputs' names
@@ -117,12 +117,12 @@ def test_freshness_follows_the_manifest_not_dates(tmp_path: Path) -> None:
     [src] = touch_images(tmp_path, "in/a.png")
     specs = parse_filter_specs("grayscale,blur:radius=4")
     out = tmp_path / "out"
-    [job] = plan_jobs([src], specs, out)
+    [job] = list(iter_jobs([src], specs, out))
     assert [o.path for o in job.outputs] == [out / "a_grayscale.png", out / "a_blur-radius4.png"]
     assert job.pending == job.outputs
     for o in job.outputs:
         solid(o.path, (0, 0, 0))
-    [job] = plan_jobs([src], specs, out)
+    [job] = list(iter_jobs([src], specs, out))
     assert job.pending == job.outputs, "outputs nobody recorded are redone, however new"
     stamp = manifest.source_stamp(src)
     assert stamp is not None
@@ -133,24 +133,25 @@ def test_freshness_follows_the_manifest_not_dates(tmp_path: Path) -> None:
         return manifest.Record(str(src.resolve()), stamp, o.settings, written)
 
     manifest.update(out, {o.path.name: record(o) for o in job.outputs})
-    [job] = plan_jobs([src], specs, out)
+    [job] = list(iter_jobs([src], specs, out))
     assert [o.fresh for o in job.outputs] == [True, True]
-    assert [o.fresh for o in plan_jobs([src], specs, out, overwrite=True)[0].outputs] == [False, False]
-    assert [o.fresh for o in plan_jobs([src], specs, out, quality=80)[0].outputs] == [True, True]  # PNG: no quality
-    assert [o.fresh for o in plan_jobs([src], specs, out, metadata="none")[0].outputs] == [False, False]
-    assert [o.fresh for o in plan_jobs([src], parse_filter_specs("blur:radius=4.5"), out)[0].outputs] == [False]
+    assert [o.fresh for o in list(iter_jobs([src], specs, out, overwrite=True))[0].outputs] == [False, False]
+    # PNG: no quality
+    assert [o.fresh for o in list(iter_jobs([src], specs, out, quality=80))[0].outputs] == [True, True]
+    assert [o.fresh for o in list(iter_jobs([src], specs, out, metadata="none"))[0].outputs] == [False, False]
+    assert [o.fresh for o in list(iter_jobs([src], parse_filter_specs("blur:radius=4.5"), out))[0].outputs] == [False]
 
     older = src.stat().st_mtime_ns - 10**10
     solid(src, (9, 9, 9))
     os.utime(src, ns=(older, older))  # replaced by an older-dated file: still redone
-    assert [o.fresh for o in plan_jobs([src], specs, out)[0].outputs] == [False, False]
+    assert [o.fresh for o in list(iter_jobs([src], specs, out))[0].outputs] == [False, False]
 
 
 def test_long_names_fit_the_file_system(tmp_path: Path) -> None:
     stem = "é" * 100 + "x" * 50  # 250 bytes
     [src] = touch_images(tmp_path, f"{stem}.png")
     specs = parse_filter_specs("sharpen:radius=2.5:percent=300:threshold=10,invert")
-    [job] = plan_jobs([src], specs, tmp_path / "out")
+    [job] = list(iter_jobs([src], specs, tmp_path / "out"))
     names = [o.path.name for o in job.outputs]
     assert len(set(names)) == 2 and all(len(n.encode()) <= 230 for n in names)
     assert fit_name("short", "_blur.png") == "short_blur.png"
@@ -158,4 +159,4 @@ def test_long_names_fit_the_file_system(tmp_path: Path) -> None:
     for o in job.outputs:
         solid(o.path, (1, 1, 1))  # creatable, temp name included
     other = touch_images(tmp_path, "é" * 100 + "x" * 51 + ".png")[0]
-    assert plan_jobs([other], specs, tmp_path / "out")[0].outputs[0].path.name not in names
+    assert list(iter_jobs([other], specs, tmp_path / "out"))[0].outputs[0].path.name not in names
