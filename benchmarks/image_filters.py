@@ -56,7 +56,8 @@ SEPIA = (0.393, 0.769, 0.189, 0, 0.349, 0.686, 0.168, 0, 0.272, 0.534, 0.131, 0)
 FULL_IMAGES, QUICK_IMAGES = 16, 6
 FULL_TINY, QUICK_TINY = 2000, 400
 TINY_SIZE = (96, 64)
-FULL_ROUNDS = 2
+FULL_ROUNDS = 3
+PROBE_FILES = 200  # files created to time the file system before each measured run
 COMPARED_IMAGES = 3  # images whose outputs are compared pixel by pixel with the app's
 
 TARGET_VS_OPENCV = 0.8  # the app's speed at least this fraction of the OpenCV pool's
@@ -77,6 +78,7 @@ class ModeResult:
     other_load: float  # cores kept busy by other processes meanwhile, on average (the machine is shared)
     levels_from_app: float | None = None  # mean absolute difference from the app's outputs
     cpu_seconds: float = 0.0  # user + system time the mode's process (and its own children) used
+    create_us: float = 0.0  # microseconds per file creation just before the run (see create_cost_us)
 
 
 # ------------------------------------------------------------------------------------------------ inputs
@@ -254,8 +256,25 @@ def _machine_busy_seconds() -> float:
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
+def create_cost_us(folder: Path) -> float:
+    """Microseconds to create (and write 3 KB to) one new file in `folder`, over PROBE_FILES files.
+
+    This machine's file system now and then turns 10-20x slower at creating files for a minute or more (its
+    host is shared); the tiny-image job is mostly file creation, so each run shows what it met.
+    """
+    probe = folder / ".probe"
+    probe.mkdir()
+    started = time.perf_counter()
+    for i in range(PROBE_FILES):
+        (probe / str(i)).write_bytes(b"x" * 3000)
+    seconds = time.perf_counter() - started
+    shutil.rmtree(probe)
+    return seconds / PROBE_FILES * 1e6
+
+
 def measure(job: str, mode: str, paths: list[Path], out_dir: Path) -> ModeResult:
     """Run `mode` in a fresh (spawned) process and count what it wrote."""
+    create_us = create_cost_us(out_dir.parent)
     busy, ours, started = _machine_busy_seconds(), _own_cpu_seconds(), time.perf_counter()
     context = multiprocessing.get_context("spawn")
     receive, send = context.Pipe(duplex=False)
@@ -272,7 +291,8 @@ def measure(job: str, mode: str, paths: list[Path], out_dir: Path) -> ModeResult
     elapsed = time.perf_counter() - started
     other_load = max(0.0, (_machine_busy_seconds() - busy) - (_own_cpu_seconds() - ours)) / elapsed
     outputs = sum(1 for p in out_dir.iterdir() if not p.name.startswith("."))
-    return ModeResult(job, mode, report["seconds"], outputs, report["rss_mb"], other_load, cpu_seconds=report["cpu"])
+    return ModeResult(job, mode, report["seconds"], outputs, report["rss_mb"], other_load, cpu_seconds=report["cpu"],
+                      create_us=create_us)
 
 
 def mean_levels(a_dir: Path, b_dir: Path, sources: Sequence[Path]) -> float:
@@ -310,7 +330,8 @@ def run(count: int, tiny: int, rounds: int, quick: bool) -> None:
                 out_dir.mkdir()
                 result = measure(job, mode, inputs[job], out_dir)
                 runs.append(result)
-                print(f"  round {round_number} {job} / {mode}: {result.seconds:.2f} s", flush=True)
+                print(f"  round {round_number} {job} / {mode}: {result.seconds:.2f} s (file create "
+                      f"{result.create_us:.0f} us)", flush=True)
         compared = inputs["photos"][:COMPARED_IMAGES]
         app_dir = folder / "photos-app"
         levels = {mode: mean_levels(app_dir, folder / f"photos-{mode.replace(' ', '_')}", compared)
@@ -336,10 +357,10 @@ def report(
     def row(r: ModeResult, app_seconds: float, images: int) -> list[Any]:
         levels = "-" if r.levels_from_app is None else f"{r.levels_from_app:.2f}"
         return [r.mode, r.seconds, f"{r.seconds / app_seconds:.2f}x", images / r.seconds, r.cpu_seconds,
-                r.peak_rss_mb, f"{r.outputs}/{expected[r.job]}", levels, r.other_load]  # fmt: skip
+                r.peak_rss_mb, f"{r.outputs}/{expected[r.job]}", levels, r.other_load, r.create_us]  # fmt: skip
 
     headers = ["mode", "seconds", "its time / app's", "images/s", "CPU s", "peak RSS MB", "outputs",
-               "levels from the app's outputs", "other load (cores)"]  # fmt: skip
+               "levels from the app's outputs", "other load (cores)", "file create us"]  # fmt: skip
     tables = [
         Table(f"{count} photos of {size[0]}x{size[1]} ({size[0] * size[1] / 1e6:.1f} MP) x {','.join(FILTERS)}, "
               f"JPEG q{QUALITY}, {cores} CPUs", headers, [row(r, app, count) for r in photos.values()]),
@@ -387,6 +408,10 @@ def report(
         "Other load: CPU the rest of the machine used meanwhile, in cores on average (the machine is shared). "
         "CPU s: user + system time of the mode's own process (and any it started), which other load disturbs "
         "less than wall time; on a busy machine compare it too.",
+        f"File create us: the time to create one 3 KB file, over {PROBE_FILES} made just before the run in the "
+        "same folder. This machine's file system now and then turns 10-20x slower at it (about 40 us against "
+        "500-800) for a minute or more; the tiny-image job is mostly creating files, so compare its rows only "
+        "where this column is alike.",
     ] + ([f"--quick: {count} photos, {tiny} tiny images, one round (full: {FULL_IMAGES}, {FULL_TINY}, best of "
           f"{FULL_ROUNDS}); the targets are shown for information."] if quick else [])  # fmt: skip
     data = {
