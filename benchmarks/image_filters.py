@@ -15,6 +15,8 @@ benchmarks/.cache/) x grayscale, Gaussian blur radius 2, sepia, JPEG quality 90,
 Job 2 (tiny): M small JPEGs (96x64) x the same filters: the app against the Pillow pool; per-file costs
 (fsync, planning, bookkeeping) dominate here.
 
+Every run writes to a folder of its own, synced before the next run starts and deleted only at the end (a full
+run keeps about 2.6 GB meanwhile in benchmarks/.cache/), so no mode pays for another's write-back or deletions.
 Each mode runs in a fresh spawned process, so its peak RSS (ru_maxrss) is its own, plus the largest of the processes
 it started (the app's worker processes for small files, the Dask workers). Each peer's outputs are
 compared with the app's: mean absolute difference in levels over the pixels of every output of the first
@@ -262,18 +264,20 @@ def create_cost_us(folder: Path) -> float:
     This machine's file system now and then turns 10-20x slower at creating files for a minute or more (its
     host is shared); the tiny-image job is mostly file creation, so each run shows what it met.
     """
-    probe = folder / ".probe"
-    probe.mkdir()
+    probe = Path(tempfile.mkdtemp(prefix=".probe-", dir=folder))  # left for the caller's clean-up (see run)
     started = time.perf_counter()
     for i in range(PROBE_FILES):
         (probe / str(i)).write_bytes(b"x" * 3000)
-    seconds = time.perf_counter() - started
-    shutil.rmtree(probe)
-    return seconds / PROBE_FILES * 1e6
+    return (time.perf_counter() - started) / PROBE_FILES * 1e6
 
 
 def measure(job: str, mode: str, paths: list[Path], out_dir: Path) -> ModeResult:
-    """Run `mode` in a fresh (spawned) process and count what it wrote."""
+    """Run `mode` in a fresh (spawned) process and count what it wrote.
+
+    Everything written before is synced first (untimed), so no mode pays for the write-back of another's
+    outputs: the app syncs its file system once at the end, which would otherwise include them.
+    """
+    os.sync()
     create_us = create_cost_us(out_dir.parent)
     busy, ours, started = _machine_busy_seconds(), _own_cpu_seconds(), time.perf_counter()
     context = multiprocessing.get_context("spawn")
@@ -325,16 +329,17 @@ def run(count: int, tiny: int, rounds: int, quick: bool) -> None:
               f"{tiny} tiny images x {','.join(FILTERS)} on {cores} usable CPUs, best of {rounds}", flush=True)
         for round_number in range(1, rounds + 1):
             for job, mode in MODES:
-                out_dir = folder / f"{job}-{mode.replace(' ', '_')}"
-                shutil.rmtree(out_dir, ignore_errors=True)
+                # A folder per run, nothing deleted until the end: deleting thousands of files leaves work for
+                # the file system's next journal commit, which the app's one sync would then pay for.
+                out_dir = folder / f"{job}-{mode.replace(' ', '_')}-{round_number}"
                 out_dir.mkdir()
                 result = measure(job, mode, inputs[job], out_dir)
                 runs.append(result)
                 print(f"  round {round_number} {job} / {mode}: {result.seconds:.2f} s (file create "
                       f"{result.create_us:.0f} us)", flush=True)
         compared = inputs["photos"][:COMPARED_IMAGES]
-        app_dir = folder / "photos-app"
-        levels = {mode: mean_levels(app_dir, folder / f"photos-{mode.replace(' ', '_')}", compared)
+        app_dir = folder / "photos-app-1"
+        levels = {mode: mean_levels(app_dir, folder / f"photos-{mode.replace(' ', '_')}-1", compared)
                   for mode in PHOTO_MODES if mode != "app"}  # fmt: skip
     best = []
     for job, mode in MODES:
