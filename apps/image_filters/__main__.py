@@ -14,7 +14,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -148,20 +148,21 @@ async def run(
             flow = cluster.build_flow(settings) if cluster else build_flow(settings, pool, batch_executor=processes)
             await flow.run_async(shared)
     except BaseException:
-        for executor in (pool, processes):
-            if executor is not None:
-                executor.shutdown(wait=True, cancel_futures=True)
-        pool = processes = None
+        _shut_down(pool, processes)  # the jobs in hand finish writing before the sync that records them
         record_outputs(settings.out_dir, shared["report"])
         if terminated:
             raise Terminated() from None
         raise
     finally:
         loop.remove_signal_handler(signal.SIGTERM)
-        for executor in (pool, processes):
-            if executor is not None:
-                executor.shutdown(wait=True, cancel_futures=True)
+        _shut_down(pool, processes)
     return shared["report"], shared.get("contact_sheet_pages", [])
+
+
+def _shut_down(*executors: Executor | None) -> None:
+    for executor in executors:
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
 
 
 def _terminate(signum: int, frame: object) -> None:
