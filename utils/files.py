@@ -14,6 +14,7 @@ import functools
 import os
 import re
 import secrets
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -84,7 +85,7 @@ def atomic_file(target: str | os.PathLike[str], *, fsync: bool = True) -> Iterat
             if fsync:
                 os.fsync(file.fileno())
             if tmp is None:
-                tmp = _link_unnamed(file.fileno(), name)
+                tmp = _link_unnamed(file, name, fsync)
         if tmp is not None:
             os.replace(tmp, name)
     except BaseException:
@@ -95,7 +96,7 @@ def atomic_file(target: str | os.PathLike[str], *, fsync: bool = True) -> Iterat
 
 def _open_unnamed(folder: str) -> BinaryIO | None:
     """An unnamed file in `folder` (made if missing), or None where the platform or file system has none."""
-    if not _can_link_unnamed():
+    if not _can_link_unnamed() or _unlinkable:
         return None
     try:
         fd = _unnamed_fd(folder)
@@ -120,9 +121,15 @@ def _can_link_unnamed() -> bool:
     return hasattr(os, "O_TMPFILE") and os.link in os.supports_dir_fd and os.path.isdir("/proc/self/fd")
 
 
-def _link_unnamed(fd: int, target: str) -> Path | None:
-    """Give the unnamed file `fd` the name `target`; if that exists, a temp name beside it, returned for the
-    caller to rename over `target` (a link never replaces a file)."""
+_unlinkable = False  # set once linking an unnamed file in failed here (a sandbox's /proc, say): temp files since
+
+
+def _link_unnamed(file: BinaryIO, target: str, fsync: bool) -> Path | None:
+    """Give the unnamed `file` the name `target`; if that exists, a temp name beside it, returned for the
+    caller to rename over `target` (a link never replaces a file). Where links to open files can't be made,
+    its bytes are copied to a temp file instead, and later files start as temp files."""
+    global _unlinkable
+    fd = file.fileno()
     source = f"/proc/self/fd/{fd}"
     # An absolute source ignores src_dir_fd; passing one makes os.link call linkat with AT_SYMLINK_FOLLOW,
     # which links the file the /proc entry points to instead of the entry itself.
@@ -133,6 +140,22 @@ def _link_unnamed(fd: int, target: str) -> Path | None:
         tmp = temp_path_for(Path(target))
         os.link(source, tmp, src_dir_fd=fd, follow_symlinks=True)
         return tmp
+    except OSError as exc:
+        if exc.errno not in (errno.ENOENT, errno.EPERM, errno.EXDEV, errno.EOPNOTSUPP, errno.ENOSYS):
+            raise
+        _unlinkable = True
+    tmp = temp_path_for(Path(target))
+    file.seek(0)
+    try:
+        with _open_retrying_parents(tmp) as named:
+            shutil.copyfileobj(file, named)
+            named.flush()
+            if fsync:
+                os.fsync(named.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
 
 
 def _open_retrying_parents(path: Path) -> BinaryIO:

@@ -142,6 +142,29 @@ def test_atomic_file_into_a_folder_another_thread_makes_at_the_same_moment(
     assert os.listdir(target.parent) == ["out.png"]
 
 
+def test_where_open_files_cannot_be_linked_in_their_bytes_go_to_a_temp_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sandbox whose /proc has no links to open files (linkat: ENOENT): the output still appears whole,
+    nothing is left behind, and later files start as temp files."""
+    if not files._can_link_unnamed():
+        pytest.skip("no O_TMPFILE here")
+    monkeypatch.setattr(files, "_unlinkable", False)
+    links: list[object] = []
+
+    def no_links(*args: object, **kwargs: object) -> None:
+        links.append(args)
+        raise OSError(errno.ENOENT, "No such file or directory")
+
+    monkeypatch.setattr(files.os, "link", no_links)
+    for n in range(2):
+        with files.atomic_file(tmp_path / "out.bin") as f:
+            f.write(b"data %d" % n)
+        assert (tmp_path / "out.bin").read_bytes() == b"data %d" % n
+        assert os.listdir(tmp_path) == ["out.bin"]
+    assert len(links) == 1 and files._unlinkable
+
+
 async def test_async_writes_overwrite_and_create_parents(tmp_path: Path, way: str) -> None:
     target = tmp_path / "a" / "b.bin"
     await write_bytes_atomic(target, b"x" * 1000)
