@@ -1,7 +1,7 @@
 """Both providers' batch APIs on the loopback server (utils.llm_server), enough for the real SDKs.
 
 OpenAI: files (upload with purpose "batch", retrieve, download content) and batches (create from a JSONL file of
-/v1/chat/completions requests, retrieve, cancel), results as an output file and an error file.
+/v1/chat/completions requests, retrieve, list newest first, cancel), results as an output file and an error file.
 Anthropic: Message Batches (create, retrieve, cancel, results as JSONL at the batch's results_url).
 
 A batch ends `delay` seconds after it was created (checked whenever it is looked at, so nothing runs in the
@@ -35,6 +35,7 @@ class BatchStats:
     batches_created: int = 0
     requests_submitted: int = 0  # requests inside created batches
     retrieves: int = 0
+    lists: int = 0
     cancels: int = 0
     results_downloaded: int = 0
 
@@ -87,6 +88,8 @@ class BatchAPI:
         elif parts[0] == "batches":
             if parts == ["batches"] and method == "POST":
                 return await self._create_openai(request)
+            if parts == ["batches"] and method == "GET":
+                return web.json_response(self._list_openai(request))
             if len(parts) == 2 and method == "GET":
                 return web.json_response(self._openai_view(self._retrieve(parts[1], anthropic=False)))
             if len(parts) == 3 and parts[2] == "cancel" and method == "POST":
@@ -143,6 +146,23 @@ class BatchAPI:
         batch = self._add(requests, anthropic=False)
         batch.input_file_id, batch.metadata = str(body["input_file_id"]), body.get("metadata")
         return web.json_response(self._openai_view(batch))
+
+    def _list_openai(self, request: web.BaseRequest) -> dict[str, Any]:
+        """GET /v1/batches: newest first, `limit` (1-100, default 20) at a time, from after the id `after`."""
+        try:
+            limit = int(request.query.get("limit", "20"))
+        except ValueError:
+            raise _Reject(400, "invalid_request", "limit must be a whole number") from None
+        if not 1 <= limit <= 100:
+            raise _Reject(400, "invalid_request", "limit must be between 1 and 100")
+        newest = [b for b in sorted(self._batches.values(), key=lambda b: b.created, reverse=True) if not b.anthropic]
+        after = request.query.get("after")
+        start = next((i + 1 for i, b in enumerate(newest) if b.id == after), 0) if after else 0
+        page = newest[start : start + limit]
+        self.stats.lists += 1
+        return {"object": "list", "data": [self._openai_view(b) for b in page],
+                "first_id": page[0].id if page else None, "last_id": page[-1].id if page else None,
+                "has_more": start + limit < len(newest)}  # fmt: skip
 
     def _openai_view(self, batch: _Batch) -> dict[str, Any]:
         ended = batch.ended_at is not None

@@ -3,7 +3,10 @@
 One OpenAI Batch (a JSONL file uploaded with purpose "batch", /v1/chat/completions, 24 h window) or one Anthropic
 Message Batch per run, through the official SDKs. Each batch id and the custom_id of each of its requests (the
 chunk's cache key) are recorded in the translation cache's SQLite file before anything else happens, so Ctrl-C,
-a crash or another machine with the same cache polls the same batch instead of paying twice. Results are
+a crash or another machine with the same cache polls the same batch instead of paying twice. An OpenAI batch is
+recorded before it is even created, under a submission mark that its metadata carries too: a run stopped while
+the batch was being created finds it by that mark (or, if it never reached OpenAI, submits again). Anthropic's
+batches carry no metadata, so there the id is recorded the moment it arrives. Results are
 validated like interactive answers and cached; the normal run that follows writes the files and translates
 interactively whatever failed, expired or did not pass.
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import secrets
 import sqlite3
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -34,6 +38,8 @@ from utils.llm_providers import AnthropicProvider, OpenAIProvider, Provider
 log = logging.getLogger(__name__)
 
 POLL_FIRST, POLL_MAX = 2.0, 60.0  # seconds between polls with --wait: doubling from the first to the most
+SUBMITTING = "submitting:"  # a batch id that is this and a mark: the batch was being created (OpenAI)
+CLOCK_SLACK = 600.0  # seconds: how far OpenAI's clock may be behind this one when looking for a marked batch
 BATCH_DISCOUNT = 0.5  # both providers bill batch tokens at half the interactive price
 
 _SCHEMA = """
@@ -72,6 +78,22 @@ class Ledger:
                              (batch_id, provider, model, time.time()))  # fmt: skip
             self._db.executemany("INSERT INTO batch_requests (batch_id, custom_id) VALUES (?, ?)",
                                  [(batch_id, custom_id) for custom_id in custom_ids])  # fmt: skip
+
+    def rename(self, batch_id: str, new_id: str) -> None:
+        with self._db:
+            self._db.execute("UPDATE batches SET id = ? WHERE id = ?", (new_id, batch_id))
+            self._db.execute("UPDATE batch_requests SET batch_id = ? WHERE batch_id = ?", (new_id, batch_id))
+
+    def forget(self, batch_id: str) -> None:
+        with self._db:
+            self._db.execute("DELETE FROM batch_requests WHERE batch_id = ?", (batch_id,))
+            self._db.execute("DELETE FROM batches WHERE id = ?", (batch_id,))
+
+    def submitting(self, provider: str, model: str) -> dict[str, float]:
+        """The marks of batches a run was creating (see SUBMITTING), with when."""
+        rows = self._db.execute("SELECT id, created FROM batches WHERE provider = ? AND model = ? AND id LIKE ?",
+                                (provider, model, SUBMITTING + "%"))  # fmt: skip
+        return {str(row[0]): float(row[1]) for row in rows}
 
     def open_batches(self, provider: str, model: str) -> list[str]:
         rows = self._db.execute(
@@ -120,12 +142,20 @@ async def _submit_and_collect(
     cache: TranslationCache, outcome: BatchOutcome, *, wait: bool,
 ) -> BatchOutcome:
     """Submit what no open batch covers (recorded at once), then collect what has ended, polling with `wait`."""
+    await _settle_submissions(client, config, ledger)
     open_ids = ledger.open_batches(config.provider, config.model)
     covered = ledger.custom_ids(open_ids) if open_ids else set()
     fresh = [item for key, item in work.items() if key not in covered]
     if fresh:
-        batch_id = await _submit(provider, client, config, fresh)
-        ledger.record(batch_id, config.provider, config.model, [item.key for item in fresh])
+        keys = [item.key for item in fresh]
+        if isinstance(provider, OpenAIProvider):
+            mark = SUBMITTING + secrets.token_hex(8)
+            ledger.record(mark, config.provider, config.model, keys)  # before the request: see _settle_submissions
+            batch_id = await _submit(provider, client, config, fresh, mark)
+            ledger.rename(mark, batch_id)
+        else:
+            batch_id = await _submit(provider, client, config, fresh, None)
+            ledger.record(batch_id, config.provider, config.model, keys)
         outcome.submitted.append((batch_id, len(fresh)))
         log.info("submitted batch %s with %d requests", batch_id, len(fresh))
     interval = POLL_FIRST
@@ -147,6 +177,29 @@ async def _submit_and_collect(
         interval = min(2 * interval, POLL_MAX)
 
 
+async def _settle_submissions(client: Any, config: Settings, ledger: Ledger) -> None:
+    """Batches a stopped run was creating: adopted if OpenAI has one with their mark, else forgotten (so their
+    requests go in a new batch)."""
+    marks = ledger.submitting(config.provider, config.model)
+    if not marks:
+        return
+    since = min(marks.values()) - CLOCK_SLACK
+    found = {}
+    async for batch in client.batches.list(limit=100):  # newest first
+        mark = (batch.metadata or {}).get("submission")
+        if mark in marks:
+            found[mark] = str(batch.id)
+        if len(found) == len(marks) or batch.created_at < since:
+            break
+    for mark in marks:
+        if mark in found:
+            ledger.rename(mark, found[mark])
+            log.info("batch %s, created by a run that stopped before recording it, is this cache's", found[mark])
+        else:
+            ledger.forget(mark)
+            log.info("a stopped run's batch never reached %s; its requests will be submitted again", config.provider)
+
+
 async def _work(settings: TranslateSettings, cache: TranslationCache) -> dict[str, WorkItem]:
     """The chunks still to translate, by cache key (the app's own load and plan nodes)."""
     load = LoadDocuments()
@@ -163,7 +216,9 @@ def _prompt(item: WorkItem) -> tuple[str, str, int]:
     return system, user, max_output_tokens(item.body)
 
 
-async def _submit(provider: Provider, client: Any, config: Settings, items: Sequence[WorkItem]) -> str:
+async def _submit(
+    provider: Provider, client: Any, config: Settings, items: Sequence[WorkItem], mark: str | None
+) -> str:
     if isinstance(provider, OpenAIProvider):
         field = provider._max_tokens_field(client)  # the one rule for which name the endpoint takes
         lines = []
@@ -177,7 +232,7 @@ async def _submit(provider: Provider, client: Any, config: Settings, items: Sequ
         uploaded = await client.files.create(file=("translate.jsonl", jsonl), purpose="batch")
         batch = await client.batches.create(
             input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h",
-            metadata={"app": "apps.translate"},
+            metadata={"app": "apps.translate", "submission": mark or ""},
         )  # fmt: skip
         return str(batch.id)
     requests = []

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import sys
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ from tests.translate.conftest import Cli
 from utils.llm_server import LLMServer
 
 CHAT_PATHS = ("/v1/chat/completions", "/v1/messages")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -88,6 +91,61 @@ async def test_interrupted_run_resumes_the_same_batch(
     assert sorted(path.name for path in (tmp_path / "out").glob("*.md")) == ["tricky.de.md", "tricky.fr.md"]
     with sqlite3.connect(tmp_path / "cache" / CACHE_FILE) as db:
         assert db.execute("SELECT collected IS NOT NULL FROM batches WHERE id = ?", (batch_id,)).fetchone() == (1,)
+
+
+# A run killed (kill -9) at one point of submitting an OpenAI batch: after it was created, before its id was
+# recorded ("rename"), or after the mark was recorded, before anything was sent ("_submit").
+KILLED_AT = """
+import os, sys
+from apps.translate import batch
+from apps.translate.__main__ import main
+def killed(*args, **kwargs):
+    os._exit(137)
+if sys.argv[1] == "rename":
+    batch.Ledger.rename = killed
+else:
+    batch._submit = killed
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+async def killed_run(point: str, *args: str) -> int:
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", KILLED_AT, point, *args, cwd=ROOT)
+    return await asyncio.wait_for(proc.wait(), 60)
+
+
+async def test_a_run_killed_before_recording_its_openai_batch_finds_it_again(
+    cli: Cli, server: LLMServer, tricky: Path, tmp_path: Path
+) -> None:
+    """The batch was created, then the run died before its id was in the cache: the next run finds the batch by
+    the mark in its metadata instead of paying twice."""
+    args = (str(tricky), "-l", "fr,de", "--provider", "openai", "--quiet", "--batch")
+    folders = ("-o", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache"))
+    assert await killed_run("rename", *args, *folders) == 137
+    assert server.batches.stats.batches_created == 1
+    [created] = server.batches._batches.values()
+    for number in range(120):  # batches others made on the account since: the search goes past a page of 100
+        server.batches._batches[f"batch_newer{number}"] = replace(created, id=f"batch_newer{number}", metadata=None,
+                                                                  created=created.created + 1 + number)  # fmt: skip
+
+    assert await cli(*args, "--wait") == 0
+    assert server.batches.stats.batches_created == 1 and server.batches.stats.lists == 2
+    assert live_requests(server) == 0
+    assert sorted(path.name for path in (tmp_path / "out").glob("*.md")) == ["tricky.de.md", "tricky.fr.md"]
+    with sqlite3.connect(tmp_path / "cache" / CACHE_FILE) as db:
+        assert db.execute("SELECT id, collected IS NOT NULL FROM batches").fetchall() == [(created.id, 1)]
+
+
+async def test_a_batch_that_never_reached_openai_is_submitted_again(
+    cli: Cli, server: LLMServer, tricky: Path, tmp_path: Path
+) -> None:
+    args = (str(tricky), "-l", "fr", "--provider", "openai", "--quiet", "--batch")
+    folders = ("-o", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache"))
+    assert await killed_run("_submit", *args, *folders) == 137
+    assert server.batches.stats.batches_created == 0
+    assert await cli(*args, "--wait") == 0
+    assert server.batches.stats.batches_created == 1 and live_requests(server) == 0
+    assert [path.name for path in (tmp_path / "out").glob("*.md")] == ["tricky.fr.md"]
 
 
 async def test_failed_and_expired_chunks_are_translated_interactively(
