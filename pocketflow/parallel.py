@@ -103,42 +103,52 @@ class _Batch:
         place = None if limiter is None else seat(limiter)  # what this worker's items (and their tasks) run on
         if _RETRY.get():
             _RETRY.set(0)  # items start at attempt 0 even when the batch runs inside another item's retry
-        while not self.stopping:
-            if task.cancelling():
-                raise asyncio.CancelledError  # an item swallowed this worker's cancellation: stop here
-            try:
-                item = next(source)
-            except StopIteration:
-                self.ended = True
-                return
-            index = len(results)
-            results.append(None)
-            if limiter is not None and place is not None:
-                place.lease = lease = limiter._try_take(held) or await limiter._take(held)
-            try:
-                try:
-                    results[index] = await fn(item)
-                except Exception as exc:
-                    if rescue is None:
-                        raise
-                    results[index] = await rescue(item, exc)
-            except Exception as exc:
-                if self._failed(index, exc):
-                    raise
-            except asyncio.CancelledError as exc:
+        try:
+            while not self.stopping:
                 if task.cancelling():
-                    raise  # the batch or its caller is stopping this worker
-                # The item cancelled itself (say, it awaited a cancelled future). A TaskGroup ignores a
-                # cancelled child, which would silently drop this worker's remaining items: fail instead.
-                if self._failed(index, exc):
-                    raise _ItemCancelled(exc) from exc
-            else:
-                if self.tracer is not None:
-                    self._report()
-            finally:
-                if limiter is not None and place is not None and lease is not None:
-                    place.lease = None
-                    limiter._give_back(lease)
+                    raise asyncio.CancelledError  # an item swallowed this worker's cancellation: stop here
+                try:
+                    item = next(source)
+                except StopIteration:
+                    self.ended = True
+                    return
+                index = len(results)
+                results.append(None)
+                if limiter is not None and place is not None:
+                    if lease is None:
+                        lease = limiter._try_take(held) or await limiter._take(held)
+                    place.lease = lease
+                try:
+                    try:
+                        results[index] = await fn(item)
+                    except Exception as exc:
+                        if rescue is None:
+                            raise
+                        results[index] = await rescue(item, exc)
+                except Exception as exc:
+                    if self._failed(index, exc):
+                        raise
+                except asyncio.CancelledError as exc:
+                    if task.cancelling():
+                        raise  # the batch or its caller is stopping this worker
+                    # The item cancelled itself (say, it awaited a cancelled future). A TaskGroup ignores a
+                    # cancelled child, which would silently drop this worker's remaining items: fail instead.
+                    if self._failed(index, exc):
+                        raise _ItemCancelled(exc) from exc
+                else:
+                    if self.tracer is not None:
+                        self._report()
+                finally:
+                    if limiter is not None and place is not None and lease is not None:
+                        place.lease = None
+                        # Kept for the next item (a lease per item is most of a Limiter's cost) unless it was
+                        # borrowed, is lent out (to a task the item left running) or someone waits for a slot.
+                        if lease.parent is not None or lease.lent or limiter._waiting:
+                            limiter._give_back(lease)
+                            lease = None
+        finally:
+            if limiter is not None and lease is not None:
+                limiter._give_back(lease)
 
     def _failed(self, index: int, exc: BaseException) -> bool:
         """Count and report a failed item; when collecting, keep `exc` as its outcome. True: raise it."""

@@ -178,3 +178,30 @@ async def test_cancelling_at_every_turn_gives_every_slot_back():
         assert gauge.peak <= 2 and gauge.now == 0, turns
         assert (limiter.in_flight, limiter.waiting) == (0, 0), turns
         assert asyncio.all_tasks() == {asyncio.current_task()}, turns
+
+
+async def test_a_batch_waiting_for_the_limiter_is_not_starved_by_one_that_keeps_its_slots():
+    """A worker keeps its slot from one item to the next only while nobody waits for one: a second batch
+    sharing the limiter gets slots as soon as items finish, not when the first batch has run out of items."""
+    limiter, done = pf.Limiter(2), []
+
+    class Steps(pf.AsyncParallelBatchNode):
+        async def prep_async(self, shared):
+            return [(self.params["name"], i) for i in range(self.params["n"])]
+
+        async def exec_async(self, item):
+            await asyncio.sleep(0)
+            done.append(item)
+
+    async def late(batch):
+        await asyncio.sleep(0)  # the long batch holds both slots by now
+        await batch.run_async({})
+
+    long, short = Steps(limiter=limiter), Steps(limiter=limiter)
+    long.set_params({"name": "long", "n": 200})
+    short.set_params({"name": "short", "n": 3})
+    async with asyncio.timeout(10):
+        await asyncio.gather(long.run_async({}), late(short))
+    last_short = max(i for i, (name, _) in enumerate(done) if name == "short")
+    assert last_short < 20  # within a few of the long batch's items, not after all 200
+    assert (limiter.in_flight, limiter.waiting) == (0, 0)
