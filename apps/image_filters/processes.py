@@ -2,7 +2,7 @@
 
 With small images the GIL, not the CPU, is the limit: each image spends most of its time in Python (opening,
 metadata, bookkeeping) between short C calls, so threads mostly take turns (2,000 JPEGs of 96x64 on 2 cores:
-2 threads 1.30 s, 1 thread 1.32 s; 2 processes 0.80 s). Worker processes each have their own GIL.
+2 threads 1.30 s, 1 thread 1.32 s; 2 processes 0.80 s, on tmpfs). Worker processes each have their own GIL.
 
 They are forked, so they start in milliseconds with every module already imported, and only while this process
 has one Python thread: forking while other threads run can copy a lock one of them held, and deadlock. (The
