@@ -85,19 +85,16 @@ class LoadImage(AsyncNode):
         """Only when the pixels are decoded here: a subclass that decodes elsewhere (a cluster) gets single jobs."""
         return type(self).decode is LoadImage.decode
 
-    async def prep_async(self, shared: Any) -> Job | tuple[Job, ...]:
+    async def prep_async(self, shared: Any) -> tuple[Job | tuple[Job, ...], Report]:
         batch: tuple[Job, ...] | None = self.params.get("batch")
-        return batch if batch is not None else self.params["job"]
+        return (batch if batch is not None else self.params["job"]), shared["report"]
 
-    async def exec_async(self, job: Job | tuple[Job, ...]) -> Loaded | list[Rendered | ImageLoadError]:
+    async def exec_async(
+        self, prep_res: tuple[Job | tuple[Job, ...], Report]
+    ) -> Loaded | list[Rendered | ImageLoadError]:
+        job, report = prep_res
         if isinstance(job, tuple):
-            work = [(j.source, [(out.spec, out.path) for out in j.pending]) for j in job]
-            try:
-                return await run_on(self.batch_executor, render_batch, work, self.options)
-            except BrokenExecutor:  # its worker process died; a process pool's fallback takes it (.processes)
-                if self.batch_executor is self.executor:
-                    raise
-                return await run_on(self.batch_executor, render_batch, work, self.options)
+            return await self._render_batch(job, report)
         specs = [out.spec for out in job.pending]
         stamp = manifest.source_stamp(job.source)  # before decoding: a change from here on is redone next run
         refused = await run_on(self.executor, oversized, job.source, specs, self.options.max_pixels) if any(
@@ -108,36 +105,46 @@ class LoadImage(AsyncNode):
         picture, frames, thumb = await self.decode(job.source, wanted)
         return Loaded(picture, frames, refused, thumb, stamp)
 
+    async def _render_batch(self, jobs: tuple[Job, ...], report: Report) -> list[Rendered | ImageLoadError]:
+        work = [(j.source, [(out.spec, out.path) for out in j.pending]) for j in jobs]
+        try:
+            return await self._submit_batch(jobs, work, report)
+        except BrokenExecutor:  # its worker process died; a process pool's fallback takes it (.processes)
+            if self.batch_executor is self.executor:
+                raise
+            return await self._submit_batch(jobs, work, report)
+
+    async def _submit_batch(self, jobs: tuple[Job, ...], work: Any, report: Report) -> list[Rendered | ImageLoadError]:
+        job = self.batch_executor.submit(render_batch, work, self.options)
+        try:
+            return await asyncio.wrap_future(job)
+        except asyncio.CancelledError:  # the run is stopping; a job already running still finishes its files,
+            report.unrecorded.append((jobs, job))  # so they are recorded once the run has waited for it
+            raise
+
     async def decode(self, source: Path, specs: list[FilterSpec]) -> tuple[Any, int, bytes | None]:
         """The decoded picture (or a handle to it), its frame count and its thumbnail if asked: one pool job."""
         return await run_on(self.executor, decode_for_outputs, source, specs, self.options)
 
-    async def exec_fallback_async(self, job: Any, exc: Exception) -> Any:
+    async def exec_fallback_async(self, prep_res: Any, exc: Exception) -> Any:
         if isinstance(exc, ImageLoadError):
             return exc
         raise exc
 
-    async def post_async(self, shared: Any, job: Any, result: Any) -> str | None:
-        report: Report = shared["report"]
+    async def post_async(self, shared: Any, prep_res: Any, result: Any) -> str | None:
+        job, report = prep_res
         if isinstance(job, tuple):
-            for one, rendered in zip(job, result, strict=True):
-                if isinstance(rendered, ImageLoadError):
-                    record_failure(report, one, rendered)
-                    continue
-                self._note(report, one, rendered.loaded)
-                made = [out for out in one.pending if out.spec not in rendered.loaded.refused]
-                record_results(report, one, rendered.loaded.stamp, made, rendered.results)
-                report.finished += 1
+            record_batch(report, job, result)
             return "done"
         if isinstance(result, ImageLoadError):
             shared["error"] = result
             return "failed"
-        self._note(report, job, result)
+        self.note(report, job, result)
         shared["loaded"] = result
         return None
 
     @staticmethod
-    def _note(report: Report, job: Job, result: Loaded) -> None:
+    def note(report: Report, job: Job, result: Loaded) -> None:
         """Refused outputs, frames an output format drops, the original's thumbnail."""
         for out in job.pending:
             if out.spec in result.refused:
@@ -156,6 +163,18 @@ class RecordFailure(AsyncNode):
 
     async def post_async(self, shared: Any, prep_res: Any, exec_res: Any) -> None:
         record_failure(shared["report"], self.params["job"], shared["error"])
+
+
+def record_batch(report: Report, jobs: tuple[Job, ...], results: list[Rendered | ImageLoadError]) -> None:
+    """A batch of small images made in one job (render.render_batch): each image's outputs or its failure."""
+    for job, rendered in zip(jobs, results, strict=True):
+        if isinstance(rendered, ImageLoadError):
+            record_failure(report, job, rendered)
+            continue
+        LoadImage.note(report, job, rendered.loaded)
+        made = [out for out in job.pending if out.spec not in rendered.loaded.refused]
+        record_results(report, job, rendered.loaded.stamp, made, rendered.results)
+        report.finished += 1
 
 
 def record_failure(report: Report, job: Job, error: ImageLoadError) -> None:
@@ -297,8 +316,13 @@ class SaveRecords(AsyncNode):
 def record_outputs(out_dir: Path, report: Report, extra: list[Path] | None = None) -> None:
     """Sync the file system holding `out_dir` once, then merge the report's records into its manifest.
 
-    Also what an interrupted run calls on its way out, so finished outputs aren't redone next time.
+    Also what an interrupted run calls on its way out, once its pools have finished the jobs in hand (whose
+    batches are recorded here: see LoadImage), so finished outputs aren't redone next time.
     """
+    for jobs, job in report.unrecorded:
+        if job.done() and not job.cancelled() and job.exception() is None:
+            record_batch(report, jobs, job.result())
+    report.unrecorded.clear()
     if not report.records and not extra:
         return
     sync_filesystem(out_dir)

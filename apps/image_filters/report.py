@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .manifest import Record
+
+if TYPE_CHECKING:
+    from .plan import Job
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,8 @@ class Report:
     warnings: list[str] = field(default_factory=list)
     records: dict[Path, Record] = field(default_factory=dict)
     thumbnails: dict[Path, bytes] = field(default_factory=dict)
+    # batches still running when the run was stopped, recorded once it has waited for them (nodes.record_outputs)
+    unrecorded: list[tuple[tuple[Job, ...], Future[Any]]] = field(default_factory=list)
 
     def __repr__(self) -> str:  # short: asyncio.run formats its finished task's result, this, when it returns
         return f"Report(images={self.images}, written={len(self.written)}, failed={len(self.failed)})"
