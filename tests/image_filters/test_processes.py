@@ -1,7 +1,7 @@
 """Batches of small images in forked worker processes (.processes): the work really runs there, gives the same
 files as a sequential run, survives a worker being killed, stops cleanly on Ctrl-C to the whole process group
-(recording every output already written), and is never forked while another thread runs. The runs are command lines in subprocesses, so that this test
-process's own threads don't decide whether the app forks."""
+(recording every output already written), and is never forked while another thread runs. The runs are
+command lines in subprocesses, so that this test process's own threads don't decide whether the app forks."""
 
 from __future__ import annotations
 
