@@ -115,11 +115,11 @@ class LoadImage(AsyncNode):
             return await self._submit_batch(jobs, work, report)
 
     async def _submit_batch(self, jobs: tuple[Job, ...], work: Any, report: Report) -> list[Rendered | ImageLoadError]:
-        job = self.batch_executor.submit(render_batch, work, self.options)
+        future = self.batch_executor.submit(render_batch, work, self.options)
         try:
-            return await asyncio.wrap_future(job)
+            return await asyncio.wrap_future(future)
         except asyncio.CancelledError:  # the run is stopping; a job already running still finishes its files,
-            report.unrecorded.append((jobs, job))  # so they are recorded once the run has waited for it
+            report.unrecorded.append((jobs, future))  # so they are recorded once the run has waited for it
             raise
 
     async def decode(self, source: Path, specs: list[FilterSpec]) -> tuple[Any, int, bytes | None]:
@@ -319,9 +319,9 @@ def record_outputs(out_dir: Path, report: Report, extra: list[Path] | None = Non
     Also what an interrupted run calls on its way out, once its pools have finished the jobs in hand (whose
     batches are recorded here: see LoadImage), so finished outputs aren't redone next time.
     """
-    for jobs, job in report.unrecorded:
-        if job.done() and not job.cancelled() and job.exception() is None:
-            record_batch(report, jobs, job.result())
+    for jobs, future in report.unrecorded:
+        if future.done() and not future.cancelled() and future.exception() is None:
+            record_batch(report, jobs, future.result())
     report.unrecorded.clear()
     if not report.records and not extra:
         return
