@@ -23,7 +23,7 @@ import aiofiles
 
 __all__ = [
     "read_text", "read_bytes", "write_text_atomic", "write_bytes_atomic", "atomic_file", "safe_filename",
-    "temp_path_for", "sync_filesystem", "remove_stale_temp_files",
+    "temp_path_for", "temp_target", "sync_filesystem", "remove_stale_temp_files",
 ]
 
 _UNSAFE_CHARS = re.compile(r"[^\w.\- ]+")
@@ -199,13 +199,21 @@ def temp_path_for(target: Path) -> Path:
     return target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
 
 
+_TEMP_NAME = re.compile(r"\.(?P<target>.+)\.[0-9a-f]{12}\.tmp")
+
+
+def temp_target(name: str) -> str | None:
+    """The name of the file that a temp file named `name` (see temp_path_for) was for, or None if it is none."""
+    match = _TEMP_NAME.fullmatch(name)
+    return None if match is None else match["target"]
+
+
 def remove_stale_temp_files(target: Path) -> list[Path]:
     """Remove temporary files of `target` (see temp_path_for) that a killed process left behind; call it before
     writing `target` again, not while another process may be writing it. Returns what was removed."""
-    pattern = re.compile(rf"\.{re.escape(target.name)}\.[0-9a-f]{{12}}\.tmp")
     removed = []
     try:
-        candidates = [p for p in target.parent.iterdir() if pattern.fullmatch(p.name)]
+        candidates = [p for p in target.parent.iterdir() if temp_target(p.name) == target.name]
     except OSError:  # no folder yet: nothing left behind
         return []
     for path in candidates:

@@ -16,7 +16,6 @@ decoding, filtering and encoding to a file path.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Executor
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from pocketflow import AsyncFlow, AsyncParallelBatchFlow, BaseNode
+from utils.files import temp_target
 from utils.images import DEFAULT_MAX_PIXELS
 
 from .cpus import usable_cpus
@@ -41,7 +41,6 @@ IMAGES_PER_THREAD = 2
 SMALL_FILE = 256 * 1024  # bytes: inputs this small are batched, all their outputs made in one pool job ...
 BATCH_SMALL = 16  # ... this many inputs to a job
 STALE_TEMP_SECONDS = 3600  # a temp file this old is debris of a killed run, whatever it was for
-_TEMP_NAME = re.compile(r"^\.(?P<target>.+)\.[0-9a-f]{12}\.tmp$")
 log = logging.getLogger(__name__)
 
 
@@ -124,8 +123,8 @@ def stale_temp_files(out_dir: Path) -> dict[str, list[Path]]:
     cutoff = time.time() - STALE_TEMP_SECONDS
     found: dict[str, list[Path]] = {}
     for path in entries:
-        match = _TEMP_NAME.match(path.name)
-        if match is None:
+        target = temp_target(path.name)
+        if target is None:
             continue
         try:
             old = path.stat().st_mtime < cutoff
@@ -134,7 +133,7 @@ def stale_temp_files(out_dir: Path) -> dict[str, list[Path]]:
         if old:
             _remove_leftover(path)
         else:
-            found.setdefault(match["target"], []).append(path)
+            found.setdefault(target, []).append(path)
     return found
 
 
